@@ -54,15 +54,25 @@ std::ostream& operator<<(std::ostream& os, HttpCode code);
 bool operator==(std::string_view rawCode, HttpCode code);
 
 /// Informational (100..199).
-constexpr bool is1xx(HttpCode code) noexcept { return code.value >= 100 && code.value < 200; }
+constexpr bool is1xx(HttpCode code) noexcept {
+  return code.value >= 100 && code.value < 200;
+}
 /// Successful (200..299).
-constexpr bool is2xx(HttpCode code) noexcept { return code.value >= 200 && code.value < 300; }
+constexpr bool is2xx(HttpCode code) noexcept {
+  return code.value >= 200 && code.value < 300;
+}
 /// Redirection (300..399).
-constexpr bool is3xx(HttpCode code) noexcept { return code.value >= 300 && code.value < 400; }
+constexpr bool is3xx(HttpCode code) noexcept {
+  return code.value >= 300 && code.value < 400;
+}
 /// Client error (400..499).
-constexpr bool is4xx(HttpCode code) noexcept { return code.value >= 400 && code.value < 500; }
+constexpr bool is4xx(HttpCode code) noexcept {
+  return code.value >= 400 && code.value < 500;
+}
 /// Server error (500..599).
-constexpr bool is5xx(HttpCode code) noexcept { return code.value >= 500 && code.value < 600; }
+constexpr bool is5xx(HttpCode code) noexcept {
+  return code.value >= 500 && code.value < 600;
+}
 
 // --- HttpMethod and HttpVersion --------------------------------------------------------------
 
@@ -101,6 +111,18 @@ struct HttpProtocol {
 };
 /// True when the protocol's major and minor numbers are those of `version`.
 bool operator==(const HttpProtocol& protocol, HttpVersion version) noexcept;
+
+/// ASCII case-insensitive equality, the comparison HTTP uses for tokens and field names.
+constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
 
 // --- HttpHeaderValues --------------------------------------------------------------------------
 
@@ -144,7 +166,9 @@ class HttpHeaderValues {
 };
 
 /// The first value (Nim's `toString` converter); throws KeyError when there is none.
-inline std::string toString(const HttpHeaderValues& values) { return values.first(); }
+inline std::string toString(const HttpHeaderValues& values) {
+  return values.first();
+}
 
 // --- HttpHeaders -----------------------------------------------------------------------------
 
@@ -211,12 +235,26 @@ class HttpHeaders {
   };
   static constexpr std::size_t kIndexThreshold = 32;
 
-  const Field* find(std::string_view normalizedKey) const noexcept;
-  Field& findOrCreate(std::string normalizedKey);
+  // Two keys normalize alike exactly when they are equal ignoring ASCII case, so lookups compare
+  // the caller's key as given and never allocate a normalized copy.
+  struct CaseInsensitiveHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept;
+  };
+  struct CaseInsensitiveEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const noexcept {
+      return equalsIgnoreCase(a, b);
+    }
+  };
+
+  const Field* find(std::string_view key) const noexcept;
+  Field& findOrCreate(std::string_view key);
   void rebuildIndex();
 
   std::vector<Field> entries_;
-  std::unordered_map<std::string, std::size_t> index_;  // key -> entries_ slot, when large
+  // key -> slot in entries_, kept only past kIndexThreshold fields.
+  std::unordered_map<std::string, std::size_t, CaseInsensitiveHash, CaseInsensitiveEqual> index_;
   bool titleCase_ = false;
 };
 
@@ -295,7 +333,9 @@ class HttpHeaders::const_iterator {
 };
 
 /// New empty headers (Nim's `newHttpHeaders(titleCase)`).
-inline HttpHeaders newHttpHeaders(bool titleCase = false) { return HttpHeaders(titleCase); }
+inline HttpHeaders newHttpHeaders(bool titleCase = false) {
+  return HttpHeaders(titleCase);
+}
 /// New headers from (key, value) pairs (Nim's `newHttpHeaders(pairs, titleCase)`).
 inline HttpHeaders newHttpHeaders(
     std::initializer_list<std::pair<std::string_view, std::string_view>> pairs,
@@ -310,17 +350,5 @@ HttpHeaders newHttpHeaders(const std::vector<std::pair<std::string, std::string>
 std::string to_string(const HttpHeaders& headers);
 /// Writes `to_string(headers)`.
 std::ostream& operator<<(std::ostream& os, const HttpHeaders& headers);
-
-/// ASCII case-insensitive equality, the comparison HTTP uses for tokens and field names.
-constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 }  // namespace asynchttp
