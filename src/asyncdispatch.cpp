@@ -1,0 +1,415 @@
+#include <asynchttp/asyncdispatch.hpp>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <mutex>
+
+namespace asynchttp {
+
+SocketClosedError::SocketClosedError(const std::string& what) : OSError(what, ECANCELED) {}
+
+namespace detail {
+
+void reportDetachedException(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "asynchttp: unhandled exception in a detached future: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "asynchttp: unhandled non-standard exception in a detached future\n");
+  }
+}
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPoolFrames = false;
+#else
+constexpr bool kPoolFrames = true;
+#endif
+
+// Free lists of frame memory by 64-byte size class; each list keeps at most kMaxCached blocks.
+class FramePool {
+ public:
+  static constexpr std::size_t kGranule = 64, kClasses = 32, kMaxCached = 1024;
+  ~FramePool() {
+    for (auto& list : lists_) {
+      for (void* block : list) ::operator delete(block);
+    }
+  }
+  static std::size_t sizeClass(std::size_t size) noexcept {
+    return (size + kGranule - 1) / kGranule;
+  }
+  void* allocate(std::size_t size) {
+    std::size_t c = sizeClass(size);
+    if (c >= kClasses) return ::operator new(size);
+    auto& list = lists_[c];
+    if (list.empty()) return ::operator new(c* kGranule);
+    void* block = list.back();
+    list.pop_back();
+    return block;
+  }
+  void deallocate(void* block, std::size_t size) noexcept {
+    std::size_t c = sizeClass(size);
+    if (c < kClasses) {
+      auto& list = lists_[c];
+      if (list.capacity() == 0) {
+        try {
+          list.reserve(kMaxCached);  // once per class, so that push_back below never allocates
+        } catch (...) {
+        }
+      }
+      if (list.size() < list.capacity()) {
+        list.push_back(block);
+        return;
+      }
+    }
+    ::operator delete(block);
+  }
+
+ private:
+  std::array<std::vector<void*>, kClasses> lists_;
+};
+
+FramePool& framePool() {
+  thread_local FramePool pool;
+  return pool;
+}
+
+}  // namespace
+
+void* allocateFrame(std::size_t size) {
+  if constexpr (!kPoolFrames) return ::operator new(size);
+  return framePool().allocate(size);
+}
+
+void deallocateFrame(void* frame, std::size_t size) noexcept {
+  if constexpr (!kPoolFrames) return ::operator delete(frame);
+  framePool().deallocate(frame, size);
+}
+
+}  // namespace detail
+
+// Work posted from other threads: a locked queue and an eventfd that wakes the loop. Shared with
+// the posting threads, so that a post after the loop is gone is dropped instead of crashing.
+struct Dispatcher::PostQueue {
+  std::mutex mutex;
+  std::vector<std::function<void()>> items;
+  int eventFd = -1;
+  bool open = true;
+};
+
+Dispatcher::Dispatcher() : posted_(std::make_shared<PostQueue>()), now_(Clock::now()) {
+  epollFd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epollFd_ < 0) throw OSError("epoll_create1", errno);
+  posted_->eventFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (posted_->eventFd < 0) {
+    int error = errno;
+    ::close(epollFd_);
+    throw OSError("eventfd", error);
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = posted_->eventFd;
+  ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, posted_->eventFd, &event);
+}
+
+Dispatcher::~Dispatcher() {
+  {
+    std::lock_guard lock(posted_->mutex);
+    posted_->open = false;
+    posted_->items.clear();
+    ::close(posted_->eventFd);
+  }
+  ::close(epollFd_);
+}
+
+Dispatcher::Descriptor& Dispatcher::slot(int fd) {
+  if (static_cast<std::size_t>(fd) >= descriptors_.size()) {
+    descriptors_.resize(static_cast<std::size_t>(fd) * 2 + 16);
+  }
+  return descriptors_[static_cast<std::size_t>(fd)];
+}
+
+void Dispatcher::registerDescriptor(int fd) {
+  Descriptor& d = slot(fd);
+  if (d.registered) throw ValueError("descriptor " + std::to_string(fd) + " is already registered");
+  epoll_event event{};
+  // Registered once for both directions, edge-triggered: no epoll_ctl per operation. Every
+  // operation tries its syscall first and waits only after EAGAIN, so no edge is missed.
+  event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  event.data.fd = fd;
+  if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) < 0) throw OSError("epoll_ctl", errno);
+  d = Descriptor{nullptr, nullptr, true};
+  ++activeDescriptors_;
+}
+
+void Dispatcher::unregisterDescriptor(int fd) noexcept {
+  if (!isRegistered(fd)) return;
+  Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+  ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
+  // Resume the waiters on the next turn, not inline: the caller of close() is mid-statement.
+  for (IoWait* wait : {d.reader, d.writer}) {
+    if (wait) {
+      wait->cancelled = true;
+      ready_.push_back(wait->waiter);
+    }
+  }
+  d = Descriptor{};
+  --activeDescriptors_;
+}
+
+bool Dispatcher::isRegistered(int fd) const noexcept {
+  return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&
+         descriptors_[static_cast<std::size_t>(fd)].registered;
+}
+
+void Dispatcher::waitReadable(int fd, IoWait& wait) noexcept {
+  if (!isRegistered(fd)) {
+    wait.cancelled = true;
+    ready_.push_back(wait.waiter);
+    return;
+  }
+  descriptors_[static_cast<std::size_t>(fd)].reader = &wait;
+}
+
+void Dispatcher::waitWritable(int fd, IoWait& wait) noexcept {
+  if (!isRegistered(fd)) {
+    wait.cancelled = true;
+    ready_.push_back(wait.waiter);
+    return;
+  }
+  descriptors_[static_cast<std::size_t>(fd)].writer = &wait;
+}
+
+// --- Timers: a binary min-heap of intrusive nodes that know their own index ---------------------
+
+bool Dispatcher::heapLess(std::size_t a, std::size_t b) const noexcept {
+  const TimerNode& x = *timers_[a];
+  const TimerNode& y = *timers_[b];
+  return x.deadline < y.deadline || (x.deadline == y.deadline && x.sequence < y.sequence);
+}
+
+void Dispatcher::heapSwap(std::size_t a, std::size_t b) noexcept {
+  std::swap(timers_[a], timers_[b]);
+  timers_[a]->heapIndex = a;
+  timers_[b]->heapIndex = b;
+}
+
+void Dispatcher::heapUp(std::size_t i) noexcept {
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!heapLess(i, parent)) break;
+    heapSwap(i, parent);
+    i = parent;
+  }
+}
+
+void Dispatcher::heapDown(std::size_t i) noexcept {
+  for (;;) {
+    std::size_t smallest = i, left = 2 * i + 1, right = left + 1;
+    if (left < timers_.size() && heapLess(left, smallest)) smallest = left;
+    if (right < timers_.size() && heapLess(right, smallest)) smallest = right;
+    if (smallest == i) return;
+    heapSwap(i, smallest);
+    i = smallest;
+  }
+}
+
+void Dispatcher::addTimer(TimerNode& timer) {
+  if (timer.heapIndex != TimerNode::kNotQueued) cancelTimer(timer);
+  timer.sequence = timerSequence_++;
+  timer.heapIndex = timers_.size();
+  timers_.push_back(&timer);
+  heapUp(timer.heapIndex);
+}
+
+void Dispatcher::cancelTimer(TimerNode& timer) noexcept {
+  std::size_t i = timer.heapIndex;
+  if (i == TimerNode::kNotQueued) return;
+  std::size_t last = timers_.size() - 1;
+  if (i != last) {
+    heapSwap(i, last);
+    timers_.pop_back();
+    heapDown(i);
+    heapUp(i);
+  } else {
+    timers_.pop_back();
+  }
+  timer.heapIndex = TimerNode::kNotQueued;
+}
+
+void Dispatcher::runTimers() {
+  while (!timers_.empty() && timers_.front()->deadline <= now_) {
+    TimerNode& timer = *timers_.front();
+    cancelTimer(timer);
+    timer.fire(timer);  // may add or cancel timers, or resume a coroutine
+  }
+}
+
+// --- The loop --------------------------------------------------------------------------------
+
+void Dispatcher::post(std::function<void()> fn) {
+  auto queue = posted_;
+  std::lock_guard lock(queue->mutex);
+  if (!queue->open) return;
+  queue->items.push_back(std::move(fn));
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(queue->eventFd, &one, sizeof one);
+}
+
+bool Dispatcher::hasPendingOperations() const noexcept {
+  return activeDescriptors_ > 0 || externalWaits_ > 0 || !timers_.empty() || !ready_.empty() ||
+         !callbacks_.empty();
+}
+
+void Dispatcher::runReady() {
+  // Swap out the batch so that work queued while it runs waits for the next turn.
+  readyRunning_.swap(ready_);
+  for (auto handle : readyRunning_) handle.resume();
+  readyRunning_.clear();
+  callbacksRunning_.swap(callbacks_);
+  for (auto& fn : callbacksRunning_) fn();
+  callbacksRunning_.clear();
+}
+
+int Dispatcher::waitTimeout(int timeoutMs) const noexcept {
+  if (!ready_.empty() || !callbacks_.empty()) return 0;
+  if (timers_.empty()) return timeoutMs;
+  auto untilNext = std::chrono::ceil<std::chrono::milliseconds>(timers_.front()->deadline - now_);
+  auto ms = std::max<std::int64_t>(0, untilNext.count());
+  return timeoutMs < 0 ? static_cast<int>(std::min<std::int64_t>(ms, INT32_MAX))
+                       : static_cast<int>(std::min<std::int64_t>(ms, timeoutMs));
+}
+
+void Dispatcher::poll(int timeoutMs) {
+  if (!hasPendingOperations()) {
+    std::lock_guard lock(posted_->mutex);
+    if (posted_->items.empty()) {
+      throw ValueError("No handles or timers registered in dispatcher.");
+    }
+  }
+  now_ = Clock::now();
+  runReady();
+  runTimers();
+
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int count = ::epoll_wait(epollFd_, events, kMaxEvents, waitTimeout(timeoutMs));
+  if (count < 0 && errno != EINTR) throw OSError("epoll_wait", errno);
+  now_ = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == posted_->eventFd) {
+      std::uint64_t value;
+      [[maybe_unused]] auto read = ::read(fd, &value, sizeof value);
+      std::vector<std::function<void()>> items;
+      {
+        std::lock_guard lock(posted_->mutex);
+        items.swap(posted_->items);
+      }
+      for (auto& fn : items) callbacks_.push_back(std::move(fn));
+      continue;
+    }
+    // Look the slot up afresh for each event: resuming a waiter may have closed this or another
+    // descriptor, and a stale event then finds an empty slot (or a new socket with the same fd,
+    // whose waiter retries its syscall and waits again: a spurious wake-up is harmless).
+    auto takeWaiter = [&](bool reader) -> IoWait* {
+      if (!isRegistered(fd)) return nullptr;
+      Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+      return std::exchange(reader ? d.reader : d.writer, nullptr);
+    };
+    std::uint32_t flags = events[i].events;
+    constexpr std::uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    constexpr std::uint32_t kWritable = EPOLLOUT | EPOLLHUP | EPOLLERR;
+    if (flags & kReadable) {
+      if (IoWait* wait = takeWaiter(true)) wait->waiter.resume();
+    }
+    if (flags & kWritable) {
+      if (IoWait* wait = takeWaiter(false)) wait->waiter.resume();
+    }
+  }
+  runTimers();
+  runReady();
+}
+
+// --- Free functions on this thread's loop -----------------------------------------------------
+
+Dispatcher& getGlobalDispatcher() {
+  thread_local Dispatcher dispatcher;
+  return dispatcher;
+}
+
+void poll(int timeoutMs) {
+  getGlobalDispatcher().poll(timeoutMs);
+}
+
+void runForever() {
+  auto& loop = getGlobalDispatcher();
+  while (loop.hasPendingOperations()) loop.poll();
+}
+
+void callSoon(std::function<void()> fn) {
+  getGlobalDispatcher().callSoon(std::move(fn));
+}
+
+int activeDescriptors() {
+  return getGlobalDispatcher().activeDescriptors();
+}
+
+bool hasPendingOperations() {
+  return getGlobalDispatcher().hasPendingOperations();
+}
+
+// --- Timers for coroutines ---------------------------------------------------------------------
+
+namespace detail {
+
+TimerAwaiter::TimerAwaiter(std::int64_t ms) {
+  deadline = getGlobalDispatcher().now() + std::chrono::milliseconds(ms);
+  fire = [](TimerNode& node) { static_cast<TimerAwaiter&>(node).waiter.resume(); };
+}
+
+void TimerAwaiter::await_suspend(std::coroutine_handle<> h) {
+  waiter = h;
+  getGlobalDispatcher().addTimer(*this);
+}
+
+TimeoutAwaiter::TimeoutAwaiter(std::coroutine_handle<> watchedHandle, PromiseBase& promise,
+                               std::int64_t ms)
+    : watched(watchedHandle), watchedPromise(&promise) {
+  deadline = getGlobalDispatcher().now() + std::chrono::milliseconds(ms);
+  fire = [](TimerNode& node) {
+    auto& self = static_cast<TimeoutAwaiter&>(node);
+    self.timedOut = true;
+    self.watchedPromise->continuation = {};  // the watched future no longer resumes us
+    self.waiter.resume();
+  };
+}
+
+void TimeoutAwaiter::await_suspend(std::coroutine_handle<> h) {
+  waiter = h;
+  watchedPromise->continuation = h;
+  getGlobalDispatcher().addTimer(*this);
+}
+
+bool TimeoutAwaiter::await_resume() noexcept {
+  if (!timedOut) {
+    getGlobalDispatcher().cancelTimer(*this);
+    watchedPromise->continuation = {};
+  }
+  return !timedOut;
+}
+
+}  // namespace detail
+
+Future<void> sleepAsync(std::int64_t ms) {
+  co_await detail::TimerAwaiter(ms);
+}
+
+}  // namespace asynchttp
