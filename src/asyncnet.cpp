@@ -1,6 +1,7 @@
 #include <asynchttp/asyncnet.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/un.h>
@@ -254,6 +255,15 @@ AsyncSocket newAsyncSocket(int domain, int sockType, int protocol) {
   int fd = ::socket(domain, sockType | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw OSError("socket", errno);
   return AsyncSocket(adoptDescriptor(fd, domain, getGlobalDispatcher()));
+}
+
+AsyncSocket newAsyncSocket(AsyncFD fd, int domain) {
+  int raw = static_cast<int>(fd);
+  int flags = ::fcntl(raw, F_GETFL);
+  if (flags < 0 || ::fcntl(raw, F_SETFL, flags | O_NONBLOCK) < 0) {
+    throw OSError("fcntl(O_NONBLOCK)", errno);
+  }
+  return AsyncSocket(adoptDescriptor(raw, domain, getGlobalDispatcher()));
 }
 
 AsyncSocket::State& AsyncSocket::checkedState(const char* operation) const {

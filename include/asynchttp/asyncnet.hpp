@@ -27,6 +27,9 @@ std::string to_string(Port port);
 /// Writes the port number.
 std::ostream& operator<<(std::ostream& os, Port port);
 
+/// A descriptor handed to the library, a distinct type so that it is never taken for a domain.
+enum class AsyncFD : int {};
+
 /// Boolean socket options, with Nim's names; usable unqualified (`OptReuseAddr`).
 enum class SOBool : std::uint8_t {
   OptAcceptConn,
@@ -112,6 +115,7 @@ class AsyncSocket {
 
  private:
   friend AsyncSocket newAsyncSocket(int, int, int);
+  friend AsyncSocket newAsyncSocket(AsyncFD, int);
   explicit AsyncSocket(std::shared_ptr<State> state) : state_(std::move(state)) {}
   State& checkedState(const char* operation) const;
 
@@ -121,6 +125,10 @@ class AsyncSocket {
 /// A new socket of the given family (AF_INET, AF_INET6 or AF_UNIX), registered with this
 /// thread's dispatcher. Throws OSError.
 AsyncSocket newAsyncSocket(int domain = AF_INET, int sockType = SOCK_STREAM, int protocol = 0);
+
+/// Takes ownership of an open socket descriptor `fd` of family `domain` (made non-blocking
+/// here), e.g. one end of a socketpair. Throws OSError.
+AsyncSocket newAsyncSocket(AsyncFD fd, int domain = AF_INET);
 
 /// Opens a new socket and connects it to `host` and `port`, trying the resolved addresses in turn.
 Future<AsyncSocket> dial(std::string host, Port port);

@@ -319,3 +319,14 @@ TEST(AsyncSocket, ManyConcurrentEchoClients) {
   server.close();
   while (hasPendingOperations()) poll(10);  // the echo coroutines see EOF and end
 }
+
+TEST(AsyncSocket, AdoptsASocketpair) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  auto a = newAsyncSocket(AsyncFD(fds[0]), AF_UNIX);
+  auto b = newAsyncSocket(AsyncFD(fds[1]), AF_UNIX);
+  waitFor(a.send("pair"));
+  EXPECT_EQ(waitFor(b.recv(4)), "pair");
+  a.close();
+  EXPECT_EQ(waitFor(b.recv(1)), "");
+}
