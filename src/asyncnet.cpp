@@ -1,5 +1,7 @@
 #include <asynchttp/asyncnet.hpp>
 
+#include "asyncnet_internal.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -22,34 +24,6 @@ std::string to_string(Port port) {
 std::ostream& operator<<(std::ostream& os, Port port) {
   return os << static_cast<unsigned>(port);
 }
-
-// What every handle of one socket shares.
-struct AsyncSocket::State {
-  int fd = -1;
-  int domain = AF_INET;
-  Dispatcher* loop = nullptr;
-  std::string readBuffer;  // bytes received but not yet returned (recvLine reads ahead)
-  std::size_t readOffset = 0;
-
-  ~State() { close(); }
-  void close() noexcept {
-    if (fd < 0) return;
-    loop->unregisterDescriptor(fd);
-    ::close(fd);
-    fd = -1;
-  }
-  std::size_t buffered() const noexcept { return readBuffer.size() - readOffset; }
-  std::size_t takeBuffered(char* out, std::size_t size) noexcept {
-    std::size_t n = std::min(size, buffered());
-    std::memcpy(out, readBuffer.data() + readOffset, n);
-    readOffset += n;
-    if (readOffset == readBuffer.size()) {
-      readBuffer.clear();
-      readOffset = 0;
-    }
-    return n;
-  }
-};
 
 namespace {
 
@@ -232,6 +206,10 @@ std::shared_ptr<AsyncSocket::State> adoptDescriptor(int fd, int domain, Dispatch
   return state;
 }
 
+}  // namespace
+
+namespace detail {
+
 // The receive system call, retried on EINTR, suspending while nothing is there. 0 at end of
 // stream.
 Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<char> buffer,
@@ -247,7 +225,40 @@ Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<
   }
 }
 
-}  // namespace
+Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view data,
+                     const char* operation) {
+  // Whatever the socket holds corked goes first, in the same system call where possible.
+  s->writing.swap(s->pendingOutput);
+  std::string_view first = s->writing;
+  while (!first.empty() || !data.empty()) {
+    if (s->fd < 0) throw SocketClosedError(operation);
+    iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
+                      {const_cast<char*>(data.data()), data.size()}};
+    msghdr message{};
+    message.msg_iov = first.empty() ? parts + 1 : parts;
+    message.msg_iovlen = first.empty() ? 1 : 2;
+    // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a SIGPIPE for the process.
+    ssize_t n = ::sendmsg(s->fd, &message, MSG_NOSIGNAL);
+    if (n < 0) {
+      int error = errno;
+      if (error == EINTR) continue;
+      if (!wouldBlock(error)) {
+        s->writing.clear();
+        throw OSError(operation, error);
+      }
+      co_await writable(*s, operation);
+      continue;
+    }
+    auto sent = static_cast<std::size_t>(n);
+    s->bytesSent += sent;
+    std::size_t fromFirst = std::min(sent, first.size());
+    first.remove_prefix(fromFirst);
+    data.remove_prefix(sent - fromFirst);
+  }
+  s->writing.clear();
+}
+
+}  // namespace detail
 
 // --- Creation ---------------------------------------------------------------------------------
 
@@ -460,7 +471,7 @@ Future<std::size_t> AsyncSocket::recvSome(std::span<char> buffer) {
   if (!self || self->fd < 0) throw SocketClosedError("recv");
   if (buffer.empty()) co_return 0;
   if (self->buffered() > 0) co_return self->takeBuffered(buffer.data(), buffer.size());
-  co_return co_await receiveRaw(self, buffer, "recv");
+  co_return co_await detail::receiveRaw(self, buffer, "recv");
 }
 
 Future<std::size_t> AsyncSocket::recvInto(std::span<char> buffer, std::size_t size) {
@@ -512,7 +523,7 @@ Future<std::string> AsyncSocket::recvLine(std::size_t maxLength) {
     self->readBuffer.resize(used + kChunk);
     std::size_t n = 0;
     try {
-      n = co_await receiveRaw(self, std::span(self->readBuffer).subspan(used), "recvLine");
+      n = co_await detail::receiveRaw(self, std::span(self->readBuffer).subspan(used), "recvLine");
     } catch (...) {
       self->readBuffer.resize(used);
       throw;
@@ -534,19 +545,7 @@ Future<void> AsyncSocket::send(std::string data) {
 Future<void> AsyncSocket::send(const char* data, std::size_t size) {
   auto self = state_;
   if (!self || self->fd < 0) throw SocketClosedError("send");
-  std::size_t sent = 0;
-  while (sent < size) {
-    // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a SIGPIPE for the process.
-    ssize_t n = ::send(self->fd, data + sent, size - sent, MSG_NOSIGNAL);
-    if (n >= 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    int error = errno;
-    if (error == EINTR) continue;
-    if (!wouldBlock(error)) throw OSError("send", error);
-    co_await writable(*self, "send");
-  }
+  co_await detail::sendAll(self, std::string_view(data, size), "send");
 }
 
 }  // namespace asynchttp

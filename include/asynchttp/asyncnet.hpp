@@ -20,6 +20,10 @@
 
 namespace asynchttp {
 
+namespace detail {
+struct SocketAccess;
+}
+
 /// A TCP/UDP port number, a distinct type: write `Port(8080)`.
 enum class Port : std::uint16_t {};
 /// The port as a number in text.
@@ -116,6 +120,7 @@ class AsyncSocket {
  private:
   friend AsyncSocket newAsyncSocket(int, int, int);
   friend AsyncSocket newAsyncSocket(AsyncFD, int);
+  friend struct detail::SocketAccess;
   explicit AsyncSocket(std::shared_ptr<State> state) : state_(std::move(state)) {}
   State& checkedState(const char* operation) const;
 
