@@ -251,6 +251,7 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
     }
     auto sent = static_cast<std::size_t>(n);
     s->bytesSent += sent;
+    ++s->sendCalls;
     std::size_t fromFirst = std::min(sent, first.size());
     first.remove_prefix(fromFirst);
     data.remove_prefix(sent - fromFirst);

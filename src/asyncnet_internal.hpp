@@ -27,6 +27,7 @@ struct AsyncSocket::State {
   std::string pendingOutput;
   std::string writing;  // what a send in progress is writing; swapped with pendingOutput
   std::uint64_t bytesSent = 0;
+  std::uint64_t sendCalls = 0;  // successful write system calls, to check batching
 
   ~State() { close(); }
   void close() noexcept {

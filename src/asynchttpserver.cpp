@@ -1,0 +1,509 @@
+#include <asynchttp/asynchttpserver.hpp>
+
+#include "asyncnet_internal.hpp"
+#include "http1_parser.hpp"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace asynchttp {
+
+namespace {
+
+// Responses up to this size are copied behind the head into the connection's output and sent
+// with other pipelined responses; larger bodies are written straight from the caller's bytes.
+constexpr std::size_t kCopyBodyLimit = 16 * 1024;
+// Corked output past this size is written out without waiting for the end of the batch.
+constexpr std::size_t kFlushThreshold = 64 * 1024;
+constexpr std::size_t kInitialReadBuffer = 4096;
+constexpr std::size_t kMinReadSpace = 2048;
+// After an error response: how long and how much to drain before closing, so that the client
+// reads the response instead of a reset caused by its unread request bytes.
+constexpr std::int64_t kLingerMs = 1000;
+constexpr std::size_t kLingerBytes = 1 << 20;
+
+// The IMF-fixdate of the current second, formatted once per second per thread.
+std::string_view httpDate() {
+  thread_local std::time_t cachedSecond = -1;
+  thread_local char text[32];
+  thread_local std::size_t length = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != cachedSecond) {
+    std::tm utc{};
+    ::gmtime_r(&now, &utc);
+    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    cachedSecond = now;
+  }
+  return {text, length};
+}
+
+void appendNumber(std::string& out, std::uint64_t value) {
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
+void appendStatusLine(std::string& out, HttpCode code) {
+  out += "HTTP/1.1 ";
+  appendNumber(out, static_cast<std::uint64_t>(code.value));
+  out += ' ';
+  out += reasonPhrase(code);
+  out += "\r\n";
+}
+
+// A response header must not smuggle a line break or a NUL into the head.
+void checkHeaderText(std::string_view text, const char* what) {
+  for (char c : text) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      throw ValueError(std::string("response header ") + what + " contains CR, LF or NUL: '" +
+                       std::string(text.substr(0, 64)) + "'");
+    }
+  }
+}
+
+bool hasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (equalsIgnoreCase(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+namespace detail {
+
+// One client connection: reads requests, calls the callback, writes responses, in order.
+class Connection {
+ public:
+  Connection(AsyncSocket client, std::string address, const ServerSettings& settings,
+             std::shared_ptr<const RequestCallback> callback)
+      : socket_(SocketAccess::state(client)), callback_(std::move(callback)), decoder_(limits_) {
+    limits_.maxRequestLine = settings.maxRequestLine;
+    limits_.maxHeaderBytes = settings.maxHeaderBytes;
+    limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
+    limits_.maxBody = settings.maxBody;
+    decoder_ = ChunkedDecoder(limits_);
+    request_.client = std::move(client);
+    request_.hostname = std::move(address);
+    request_.connection_ = this;
+    buffer_.resize(kInitialReadBuffer);
+  }
+
+  // Serves requests until the peer leaves, an error response ends the connection, or a
+  // request asks to close. Never throws.
+  Future<void> run();
+
+  Future<void> respond(HttpCode code, std::string_view content, const HttpHeaders& headers);
+  Future<void> sendHeaders(const HttpHeaders& headers);
+
+ private:
+  std::string_view unparsed() const noexcept { return {buffer_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) noexcept {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  // Everything written or queued on the socket so far: a change means the handler answered.
+  std::uint64_t outputMark() const noexcept {
+    return socket_->bytesSent + socket_->pendingOutput.size();
+  }
+
+  Future<bool> readMore();
+  Future<void> flush();
+  Future<void> sendError(HttpCode code, std::string_view reason);
+  Future<void> sendContinue();
+  bool fillRequest();
+  Future<bool> readBody();
+  Future<bool> callHandler();
+
+  std::shared_ptr<AsyncSocket::State> socket_;
+  std::shared_ptr<const RequestCallback> callback_;
+  ParserLimits limits_;
+  RequestHead head_;
+  ChunkedDecoder decoder_;
+  Request request_;
+  std::string buffer_;  // received bytes; [begin_, end_) not yet parsed
+  std::size_t begin_ = 0, end_ = 0;
+  std::size_t scanned_ = 0;  // bytes of a partial head already searched for its end
+  // The exchange in progress.
+  bool corked_ = true;  // responses wait for the end of the batch of pipelined requests
+  bool keepAlive_ = true;
+  bool headRequest_ = false;
+  bool continueSent_ = false;
+  bool closeAfterResponse_ = false;
+};
+
+Future<bool> Connection::readMore() {
+  if (end_ == buffer_.size()) {
+    if (begin_ > 0) {  // compact: parsed bytes are gone, views into them were copied
+      buffer_.erase(0, begin_);
+      end_ -= begin_;
+      begin_ = 0;
+      buffer_.resize(buffer_.capacity());
+    }
+    if (buffer_.size() - end_ < kMinReadSpace) buffer_.resize(buffer_.size() * 2);
+  }
+  std::size_t n =
+      co_await receiveRaw(socket_, std::span(buffer_.data() + end_, buffer_.size() - end_), "recv");
+  end_ += n;
+  co_return n > 0;
+}
+
+Future<void> Connection::flush() {
+  if (!socket_->pendingOutput.empty()) co_await sendAll(socket_, {}, "send");
+}
+
+Future<void> Connection::sendError(HttpCode code, std::string_view reason) {
+  std::string& out = socket_->pendingOutput;
+  appendStatusLine(out, code);
+  std::string_view text = reason.empty() ? reasonPhrase(code) : reason;
+  out += "Date: ";
+  out += httpDate();
+  out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+  appendNumber(out, text.size() + 1);
+  out += "\r\nConnection: close\r\n\r\n";
+  out += text;
+  out += '\n';
+  co_await flush();
+  // Lingering close: stop sending, then drain what the client still sends for a while, so that
+  // closing with unread bytes does not reset the connection before it reads the response.
+  ::shutdown(socket_->fd, SHUT_WR);
+  auto drain = [](std::shared_ptr<AsyncSocket::State> s) -> Future<void> {
+    char sink[4096];
+    std::size_t total = 0;
+    while (total < kLingerBytes) {
+      std::size_t n = co_await receiveRaw(s, sink, "recv");
+      if (n == 0) break;
+      total += n;
+    }
+  };
+  auto draining = drain(socket_);
+  co_await withTimeout(draining, kLingerMs);
+  socket_->close();  // a drain still pending ends with SocketClosedError, which it drops
+  try {
+    co_await draining;
+  } catch (const OSError&) {
+  }
+}
+
+Future<void> Connection::sendContinue() {
+  continueSent_ = true;
+  socket_->pendingOutput += "HTTP/1.1 100 Continue\r\n\r\n";
+  co_await flush();
+}
+
+// Copies the parsed head into the Request; false (after answering 400) if the target is bad.
+bool Connection::fillRequest() {
+  Request& r = request_;
+  r.reqMethod = head_.method;
+  r.protocol.orig.assign(head_.version);
+  r.protocol.major = head_.versionMajor;
+  r.protocol.minor = head_.versionMinor;
+  r.target.assign(head_.target);
+  r.headers.clear();
+  for (const auto& field : head_.headers) r.headers.add(field.name, field.value);
+  r.body.clear();
+  try {
+    if (head_.method == HttpConnect) {  // authority-form: host:port, which is no URI
+      r.url = Uri{};
+      auto colon = head_.target.rfind(':');
+      r.url.hostname.assign(head_.target.substr(0, colon));
+      r.url.port.assign(head_.target.substr(colon + 1));
+    } else {
+      parseUri(head_.target, r.url);
+    }
+  } catch (const UriParseError&) {
+    return false;
+  }
+  keepAlive_ = head_.keepAlive;
+  headRequest_ = head_.method == HttpHead;
+  continueSent_ = false;
+  closeAfterResponse_ = false;
+  return true;
+}
+
+Future<bool> Connection::readBody() {
+  std::string& body = request_.body;
+  if (head_.framing == BodyFraming::contentLength) {
+    auto length = static_cast<std::size_t>(head_.contentLength);
+    std::size_t buffered = std::min(length, end_ - begin_);
+    body.assign(buffer_.data() + begin_, buffered);
+    consume(buffered);
+    if (buffered == length) co_return true;
+    if (head_.expectContinue && !continueSent_) co_await sendContinue();
+    // Receive the rest straight into the body: the only copy in user space is the kernel's.
+    body.resize(length);
+    std::size_t have = buffered;
+    while (have < length) {
+      std::size_t n =
+          co_await receiveRaw(socket_, std::span(body.data() + have, length - have), "recv");
+      if (n == 0) co_return false;  // the client left mid-body
+      have += n;
+    }
+    co_return true;
+  }
+  if (head_.framing == BodyFraming::chunked) {
+    decoder_.reset();
+    for (;;) {
+      ParseResult r = decoder_.decode(unparsed(), body);
+      consume(r.consumed);
+      if (r.status == ParseStatus::complete) co_return true;
+      if (r.status == ParseStatus::error) {
+        co_await sendError(r.error, r.reason);
+        co_return false;
+      }
+      if (head_.expectContinue && !continueSent_) co_await sendContinue();
+      if (!co_await readMore()) co_return false;
+    }
+  }
+  co_return true;
+}
+
+Future<bool> Connection::callHandler() {
+  std::uint64_t markBefore = outputMark();
+  std::exception_ptr failure;
+  corked_ = true;
+  try {
+    Future<void> handling = (*callback_)(request_);
+    if (!handling.finished()) {
+      // The handler waits on something: what it already answered must not wait with it.
+      corked_ = false;
+      co_await flush();
+    }
+    co_await handling;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  corked_ = true;
+  if (socket_->fd < 0 || request_.client.isClosed()) co_return false;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "asynchttp: request handler failed: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "asynchttp: request handler failed with a non-standard exception\n");
+    }
+    if (outputMark() == markBefore) {
+      co_await sendError(Http500, "Internal Server Error");
+    } else {
+      co_await flush();
+      socket_->close();
+    }
+    co_return false;
+  }
+  if (outputMark() == markBefore) {
+    // Documented choice: a handler that answers nothing gets a 500 on its behalf, so that no
+    // client waits forever and the mistake shows.
+    co_await respond(Http500, "The request handler sent no response.\n", HttpHeaders());
+  }
+  co_return keepAlive_ && !closeAfterResponse_;
+}
+
+Future<void> Connection::run() {
+  try {
+    for (;;) {
+      ParseResult r = parseRequestHead(unparsed(), scanned_, limits_, head_);
+      if (r.status == ParseStatus::partial) {
+        scanned_ = end_ - begin_;
+        co_await flush();  // one write for the whole batch of responses
+        if (!co_await readMore()) break;
+        continue;
+      }
+      scanned_ = 0;
+      if (r.status == ParseStatus::error) {
+        co_await sendError(r.error, r.reason);
+        co_return;
+      }
+      bool targetOk = fillRequest();
+      consume(r.consumed);
+      if (!targetOk) {
+        co_await sendError(Http400, "Invalid request target");
+        co_return;
+      }
+      if (!co_await readBody()) break;
+      if (!co_await callHandler()) break;
+    }
+    co_await flush();
+  } catch (const OSError&) {
+    // The peer vanished mid-exchange: that costs this connection only.
+  }
+  socket_->close();
+}
+
+Future<void> Connection::respond(HttpCode code, std::string_view content,
+                                 const HttpHeaders& headers) {
+  for (const auto& [key, value] : headers) {
+    checkHeaderText(key, "name");
+    checkHeaderText(value, "value");
+  }
+  std::string& out = socket_->pendingOutput;
+  appendStatusLine(out, code);
+  if (!headers.hasKey("Date")) {
+    out += "Date: ";
+    out += httpDate();
+    out += "\r\n";
+  }
+  for (const auto& [key, value] : headers) {
+    out += key;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
+  // still announces the length a GET would get.
+  bool bodyless = is1xx(code) || code == Http204 || code == Http304;
+  if (!bodyless && !headers.hasKey("Content-Length")) {
+    out += "Content-Length: ";
+    appendNumber(out, content.size());
+    out += "\r\n";
+  }
+  if (auto connection = headers.getOrDefault("Connection", HttpHeaderValues{});
+      !connection.empty()) {
+    for (const auto& value : connection) {
+      if (hasToken(value, "close")) closeAfterResponse_ = true;
+    }
+  } else if (!keepAlive_) {
+    out += "Connection: close\r\n";
+  } else if (request_.protocol.minor == 0) {
+    out += "Connection: keep-alive\r\n";  // HTTP/1.0 keeps the connection only when told
+  }
+  out += "\r\n";
+  if (bodyless || headRequest_) content = {};
+  if (content.size() > kCopyBodyLimit) {
+    co_await sendAll(socket_, content, "send");  // head and body leave in one sendmsg
+    co_return;
+  }
+  out.append(content);
+  if (!corked_ || out.size() > kFlushThreshold) co_await flush();
+}
+
+Future<void> Connection::sendHeaders(const HttpHeaders& headers) {
+  std::string& out = socket_->pendingOutput;
+  for (const auto& [key, value] : headers) {
+    checkHeaderText(key, "name");
+    checkHeaderText(value, "value");
+    out += key;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (!corked_) co_await flush();
+}
+
+namespace {
+Future<void> processClient(AsyncSocket client, std::string address, ServerSettings settings,
+                           std::shared_ptr<const RequestCallback> callback) {
+  Connection connection(std::move(client), std::move(address), settings, std::move(callback));
+  co_await connection.run();
+}
+}  // namespace
+
+}  // namespace detail
+
+// --- Request ------------------------------------------------------------------------------------
+
+Future<void> Request::respond(HttpCode code, std::string_view content, const HttpHeaders& headers) {
+  if (!connection_) throw ValueError("respond: this Request belongs to no connection");
+  return connection_->respond(code, content, headers);
+}
+
+Future<void> Request::sendHeaders(const HttpHeaders& headers) {
+  if (!connection_) throw ValueError("sendHeaders: this Request belongs to no connection");
+  return connection_->sendHeaders(headers);
+}
+
+// --- AsyncHttpServer ----------------------------------------------------------------------------
+
+AsyncHttpServer::AsyncHttpServer(ServerSettings settings) : settings_(settings) {
+  rlimit limit{};
+  maxDescriptors_ = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                        ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 30))
+                        : 16000;  // Nim's fallback
+}
+
+std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(bool reuseAddr, bool reusePort,
+                                                    std::size_t maxBody) {
+  return newAsyncHttpServer(
+      ServerSettings{.reuseAddr = reuseAddr, .reusePort = reusePort, .maxBody = maxBody});
+}
+
+std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(const ServerSettings& settings) {
+  return std::make_shared<AsyncHttpServer>(settings);
+}
+
+void AsyncHttpServer::listen(Port port, std::string_view address) {
+  if (!socket_.isClosed()) socket_.close();
+  socket_ = newAsyncSocket(settings_.domain);
+  if (settings_.reuseAddr) socket_.setSockOpt(OptReuseAddr, true);
+  if (settings_.reusePort) socket_.setSockOpt(OptReusePort, true);
+  socket_.bindAddr(port, address);
+  socket_.listen();
+}
+
+Port AsyncHttpServer::getPort() const {
+  return socket_.getLocalAddr().second;
+}
+
+bool AsyncHttpServer::shouldAcceptRequest(int assumedDescriptorsPerRequest) const {
+  return assumedDescriptorsPerRequest < 0 ||
+         activeDescriptors() + assumedDescriptorsPerRequest < maxDescriptors_;
+}
+
+namespace {
+void startConnection(std::string address, AsyncSocket client, const ServerSettings& settings,
+                     const std::shared_ptr<const RequestCallback>& callback) {
+  client.setSockOpt(OptNoDelay, true);  // responses leave whole, in one write per batch
+  asyncCheck(detail::processClient(std::move(client), std::move(address), settings, callback));
+}
+}  // namespace
+
+Future<void> AsyncHttpServer::acceptRequest(RequestCallback callback) {
+  auto self = shared_from_this();
+  auto shared = std::make_shared<const RequestCallback>(std::move(callback));
+  auto [address, client] = co_await socket_.acceptAddr();
+  startConnection(std::move(address), std::move(client), settings_, shared);
+}
+
+Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::string address,
+                                    int assumedDescriptorsPerRequest) {
+  auto self = shared_from_this();  // the server lives while it serves
+  listen(port, address);
+  auto shared = std::make_shared<const RequestCallback>(std::move(callback));
+  std::int64_t backoffMs = 0;
+  for (;;) {
+    if (!shouldAcceptRequest(assumedDescriptorsPerRequest)) {
+      co_await sleepAsync(10);
+      continue;
+    }
+    try {
+      auto [peer, client] = co_await socket_.acceptAddr();
+      backoffMs = 0;
+      startConnection(std::move(peer), std::move(client), settings_, shared);
+    } catch (const SocketClosedError&) {
+      co_return;  // close() was called
+    } catch (const OSError& e) {
+      // Out of descriptors or memory: wait and retry, as Go's server does, instead of dying.
+      if (e.code() != EMFILE && e.code() != ENFILE && e.code() != ENOBUFS && e.code() != ENOMEM) {
+        throw;
+      }
+      backoffMs = std::min<std::int64_t>(backoffMs == 0 ? 5 : backoffMs * 2, 1000);
+    }
+    if (backoffMs > 0) co_await sleepAsync(backoffMs);
+  }
+}
+
+void AsyncHttpServer::close() {
+  socket_.close();
+}
+
+}  // namespace asynchttp

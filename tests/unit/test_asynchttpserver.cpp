@@ -1,0 +1,588 @@
+// Tests for the HTTP server over real loopback connections: one test (or table) per rule.
+#include <asynchttp/asynchttpserver.hpp>
+
+#include "asyncnet_internal.hpp"
+#include "http_test_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+using namespace asynchttp;
+using namespace asynchttp::testing;
+
+namespace {
+
+Future<void> hello(Request& req) {
+  co_await req.respond(Http200, "Hello World");
+}
+
+// Answers "<METHOD> <target>\n<body>" so tests see what the server parsed.
+Future<void> echo(Request& req) {
+  std::string text = std::string(to_string(req.reqMethod)) + " " + req.target + "\n" + req.body;
+  co_await req.respond(Http200, text);
+}
+
+}  // namespace
+
+// --- The seed's API ---------------------------------------------------------------------------
+
+TEST(Server, HelloWorldWithContentLengthAndDate) {
+  TestServer server(hello);
+  auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.statusLine, "HTTP/1.1 200 OK");
+  EXPECT_EQ(r.body, "Hello World");
+  EXPECT_TRUE(r.headers["Content-Length"] == "11");
+  std::string date = r.headers["Date"];
+  EXPECT_TRUE(std::regex_match(
+      date, std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")))
+      << date;
+}
+
+TEST(Server, GetPortAfterListenOnPortZeroAndCloseEndsServe) {
+  auto server = newAsyncHttpServer();
+  server->listen(Port(0), "127.0.0.1");
+  EXPECT_GT(static_cast<int>(server->getPort()), 0);
+  auto serving = server->serve(server->getPort(), hello, "127.0.0.1");
+  EXPECT_FALSE(serving.finished());
+  server->close();
+  waitFor(std::move(serving));  // completes, no exception
+  EXPECT_TRUE(server->shouldAcceptRequest());
+  EXPECT_TRUE(server->shouldAcceptRequest(-1));
+  EXPECT_FALSE(server->shouldAcceptRequest(1 << 30));
+}
+
+TEST(Server, AcceptRequestServesOneConnection) {
+  auto server = newAsyncHttpServer({.maxBody = 16});
+  server->listen(Port(0), "127.0.0.1");
+  auto accepting = server->acceptRequest(hello);
+  auto client = connectTo(server->getPort());
+  waitFor(std::move(accepting));
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((client)).body, "Hello World");
+  server->close();
+  EXPECT_THROW(waitFor(server->acceptRequest(hello)), SocketClosedError);
+}
+
+TEST(Server, RequestFieldsAreFilledIn) {
+  Request seen;
+  std::string host, hostname;
+  TestServer server([&](Request& req) -> Future<void> {
+    seen.reqMethod = req.reqMethod;
+    seen.url = req.url;
+    seen.protocol = req.protocol;
+    seen.body = req.body;
+    seen.target = req.target;
+    host = std::string(req.headers["Host"]);
+    hostname = req.hostname;
+    co_await req.respond(Http204, "");
+  });
+  auto r =
+      exchange(server.port(),
+               "PUT /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.org\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(seen.reqMethod, HttpPut);
+  EXPECT_EQ(seen.url.path, "/a/b");
+  EXPECT_EQ(seen.url.query, "x=1&y=2");
+  EXPECT_EQ(seen.target, "/a/b?x=1&y=2");
+  EXPECT_TRUE(seen.protocol == HttpVer11);
+  EXPECT_EQ(seen.protocol.orig, "HTTP/1.1");
+  EXPECT_EQ(seen.body, "abc");
+  EXPECT_EQ(host, "example.org");
+  EXPECT_EQ(hostname, "127.0.0.1");
+}
+
+TEST(Server, RespondAddsContentLengthUnlessGivenAndSendsUserHeaders) {
+  TestServer server([](Request& req) -> Future<void> {
+    HttpHeaders headers;
+    if (req.url.path == "/custom") headers["Content-Length"] = "0";
+    headers.add("X-Multi", "1");
+    headers.add("X-Multi", "2");
+    co_await req.respond(Http200, req.url.path == "/custom" ? "" : "Hello World, 200", headers);
+  });
+  auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(r.headers["Content-Length"] == "16");
+  EXPECT_EQ(r.headers["X-Multi"].values().values(), (std::vector<std::string>{"1", "2"}));
+  auto c = exchange(server.port(), "GET /custom HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(c.headers["Content-Length"] == "0");
+  EXPECT_EQ(c.body, "");
+}
+
+TEST(Server, SendHeadersWritesHeaderLinesForHandMadeResponses) {
+  TestServer server([](Request& req) -> Future<void> {
+    HttpHeaders headers;  // named: GCC 12 rejects an initializer-list temporary in a coroutine
+    headers["Content-Length"] = "2";
+    co_await req.client.send("HTTP/1.1 200 OK\r\n");
+    co_await req.sendHeaders(headers);
+    co_await req.client.send("\r\nok");
+  });
+  auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+}
+
+// --- Persistence and pipelining ---------------------------------------------------------------
+
+TEST(Server, Http11KeepsTheConnectionAcrossRequests) {
+  TestServer server(echo);
+  auto socket = connectTo(server.port());
+  for (int i = 0; i < 3; ++i) {
+    waitFor(socket.send("GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(awaitResponse((socket)).body, "GET /" + std::to_string(i) + "\n");
+  }
+}
+
+TEST(Server, ConnectionCloseIsHonouredAndAnnounced) {
+  TestServer server(hello);
+  auto socket = connectTo(server.port());
+  waitFor(socket.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  auto r = awaitResponse((socket));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.headers["Connection"] == "close");
+  EXPECT_TRUE(closedWithin(socket, 2000));
+}
+
+TEST(Server, Http10ClosesUnlessKeepAliveAndThenSaysSo) {
+  TestServer server(hello);
+  auto plain = connectTo(server.port());
+  waitFor(plain.send("GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((plain)).status, 200);
+  EXPECT_TRUE(closedWithin(plain, 2000));
+
+  auto kept = connectTo(server.port());
+  waitFor(kept.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto r = awaitResponse((kept));
+  EXPECT_TRUE(r.headers["Connection"] == "keep-alive");
+  waitFor(kept.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((kept)).status, 200);
+}
+
+TEST(Server, PipelinedRequestsAnsweredInOrderInOneWrite) {
+  std::shared_ptr<AsyncSocket::State> serverSide;
+  TestServer server([&](Request& req) -> Future<void> {
+    serverSide = detail::SocketAccess::state(req.client);
+    co_await echo(req);
+  });
+  auto socket = connectTo(server.port());
+  // Make sure the connection is accepted before the batch, so the batch arrives in one read.
+  waitFor(socket.send("GET /warmup HTTP/1.1\r\nHost: x\r\n\r\n"));
+  awaitResponse((socket));
+  std::uint64_t bytesBefore = serverSide->bytesSent;
+  std::uint64_t writesBefore = serverSide->sendCalls;
+  std::string batch;
+  for (int i = 0; i < 10; ++i) {
+    batch += "POST /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n" +
+             std::to_string(i);
+  }
+  waitFor(socket.send(batch));
+  for (int i = 0; i < 10; ++i) {
+    auto r = awaitResponse((socket));
+    EXPECT_EQ(r.body, "POST /" + std::to_string(i) + "\n" + std::to_string(i));
+  }
+  EXPECT_GT(serverSide->bytesSent, bytesBefore);
+  EXPECT_EQ(serverSide->sendCalls - writesBefore, 1u) << "ten responses, one sendmsg";
+}
+
+TEST(Server, RequestSplitAtEveryByteParsesTheSame) {
+  TestServer server(echo);
+  const std::string request =
+      "POST /split?q=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n";
+  auto socket = connectTo(server.port());
+  socket.setSockOpt(OptNoDelay, true);
+  auto sendByBytes = [&]() -> Future<void> {
+    for (char c : request) {
+      co_await socket.send(std::string(1, c));
+      co_await sleepAsync(0);  // one byte per loop turn: the server sees every split
+    }
+  };
+  auto sending = sendByBytes();
+  auto r = awaitResponse((socket));
+  waitFor(std::move(sending));
+  EXPECT_EQ(r.body, "POST /split?q=1\nabcde");
+}
+
+// --- Bodies -----------------------------------------------------------------------------------
+
+TEST(Server, BodiesByContentLengthChunkedOrNone) {
+  TestServer server(echo);
+  struct Row {
+    const char* name;
+    std::string request;
+    std::string body;
+  };
+  const std::vector<Row> rows = {
+      {"no body", "GET /n HTTP/1.1\r\nHost: x\r\n\r\n", "GET /n\n"},
+      {"content-length", "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+       "POST /c\nhello"},
+      {"chunked",
+       "PUT /k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "PUT /k\nhello"},
+      {"chunked with extensions and trailers",
+       "DELETE /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "4;name=\"quoted\"\r\nWiki\r\n5 ; a=b\r\npedia\r\n0\r\nX-Trailer: yes\r\n\r\n",
+       "DELETE /d\nWikipedia"},
+      {"empty chunked",
+       "PATCH /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "PATCH /e\n"},
+  };
+  for (const auto& row : rows) {
+    auto r = exchange(server.port(), row.request);
+    EXPECT_EQ(r.status, 200) << row.name;
+    EXPECT_EQ(r.body, row.body) << row.name;
+  }
+}
+
+TEST(Server, LargeBodyArrivesWhole) {
+  TestServer server([](Request& req) -> Future<void> {
+    co_await req.respond(Http200, req.body);  // large: written straight from the body
+  });
+  std::string big(3 * 1024 * 1024 + 7, 'b');
+  for (std::size_t i = 0; i < big.size(); i += 1000) big[i] = char('a' + i % 26);
+  auto socket = connectTo(server.port());
+  auto sending =
+      socket.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big.size()) +
+                  "\r\n\r\n" + big);
+  auto r = awaitResponse((socket));
+  waitFor(std::move(sending));
+  EXPECT_EQ(r.body.size(), big.size());
+  EXPECT_TRUE(r.body == big);
+}
+
+TEST(Server, BodyOverMaxBodyGets413AtOnceWithoutReadingIt) {
+  TestServer server(echo, {.maxBody = 8});
+  auto socket = connectTo(server.port());
+  // Only the head is sent: the 413 must come without the server waiting for the body.
+  waitFor(socket.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));
+  auto r = awaitResponse((socket));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(r.headers["Connection"] == "close");
+  EXPECT_TRUE(closedWithin(socket, 3000));
+}
+
+// Nim's tasynchttpserver_maxbody.nim, row for row.
+TEST(NimMaxBody, ChunkedAndContentLengthLimits) {
+  struct Row {
+    std::string framing, body;
+    std::size_t maximum;
+    int expected;
+    std::string expectedBody;
+  };
+  const std::vector<Row> rows = {
+      {"Transfer-Encoding: chunked", "3\r\nabc\r\n0\r\n\r\n", 8, 200, "abc"},
+      {"Transfer-Encoding: chunked", "4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n", 8, 200, "abcdefgh"},
+      {"Transfer-Encoding: chunked", "9\r\nabcdefghi\r\n0\r\n\r\n", 8, 413, ""},
+      {"Transfer-Encoding: chunked", "4\r\nabcd\r\n5\r\nefghi\r\n0\r\n\r\n", 8, 413, ""},
+      {"Transfer-Encoding: chunked", "9\r\n", 8, 413, ""},
+      {"Transfer-Encoding: chunked", "4\r\nabcd\r\n5\r\n", 8, 413, ""},
+      {"Transfer-Encoding: chunked", "0\r\n\r\n", 0, 200, ""},
+      {"Transfer-Encoding: chunked", "1\r\n", 0, 413, ""},
+      {"Content-Length: 8", "abcdefgh", 8, 200, "abcdefgh"},
+      {"Content-Length: 9", "", 8, 413, ""},
+  };
+  for (const auto& row : rows) {
+    bool handled = false;
+    std::string observed;
+    TestServer server(
+        [&](Request& req) -> Future<void> {
+          handled = true;
+          observed = req.body;
+          co_await req.respond(Http200, "ok");
+        },
+        {.maxBody = row.maximum});
+    auto socket = connectTo(server.port());
+    waitFor(socket.send("POST / HTTP/1.1\r\nHost: localhost\r\n" + row.framing +
+                        "\r\nConnection: close\r\n\r\n" + row.body));
+    auto r = awaitResponse((socket));
+    EXPECT_EQ(r.status, row.expected) << row.framing << " " << row.body;
+    EXPECT_TRUE(closedWithin(socket, 3000));
+    EXPECT_EQ(handled, row.expected == 200);
+    if (handled) {
+      EXPECT_EQ(observed, row.expectedBody);
+    }
+  }
+}
+
+TEST(Server, ExpectContinueOnlyWhenTheBodyIsAboutToBeRead) {
+  TestServer server(echo);
+  auto socket = connectTo(server.port());
+  waitFor(socket.send(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = awaitResponse((socket));
+  EXPECT_EQ(interim.statusLine, "HTTP/1.1 100 Continue");
+  waitFor(socket.send("data"));
+  EXPECT_EQ(awaitResponse((socket)).body, "POST /\ndata");
+  // The body came with the head: no 100 Continue, straight to the final response.
+  waitFor(socket.send(
+      "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok"));
+  auto r = awaitResponse((socket));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /2\nok");
+  // Too large: 413 instead of 100.
+  auto big = exchange(server.port(),
+                      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
+                      "Expect: 100-continue\r\n\r\n");
+  EXPECT_EQ(big.status, 413);
+}
+
+TEST(Server, UnknownExpectationGets417) {
+  TestServer server(echo);
+  auto r = exchange(server.port(), "POST / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n");
+  EXPECT_EQ(r.status, 417);
+}
+
+// --- Strictness: every malformed or ambiguous request is refused and the connection closed ------
+
+TEST(Server, MalformedAndSmugglingRequestsAreRefusedAndClosed) {
+  bool handled = false;
+  TestServer server([&](Request& req) -> Future<void> {
+    handled = true;
+    co_await req.respond(Http200, "should not happen");
+  });
+  struct Row {
+    const char* name;
+    std::string request;
+    int status;
+  };
+  constexpr char kWithNul[] = "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n";
+  const std::string withNul(kWithNul, sizeof kWithNul - 1);
+  const std::vector<Row> rows = {
+      {"CL and TE",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
+      {"differing CL",
+       "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
+      {"list CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n", 400},
+      {"signed CL", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", 400},
+      {"TE not ending in chunked",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400},
+      {"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       400},
+      {"overflowing chunk size",
+       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\n",
+       400},
+      {"space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+      {"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", 400},
+      {"NUL in header", withNul, 400},
+      {"bare CR in header", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400},
+      {"no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400},
+      {"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"unknown method", "BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 501},
+      {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+      {"garbage", "\x16\x03\x01 not http at all\r\n\r\n", 400},
+      {"request line too long", "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n",
+       414},
+      {"header section too large",
+       "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70000, 'v') + "\r\n\r\n", 431},
+  };
+  for (const auto& row : rows) {
+    auto socket = connectTo(server.port());
+    waitFor(socket.send(row.request));
+    auto r = awaitResponse((socket));
+    EXPECT_EQ(r.status, row.status) << row.name;
+    EXPECT_TRUE(r.headers["Connection"] == "close") << row.name;
+    EXPECT_FALSE(r.body.empty()) << row.name;
+    EXPECT_TRUE(closedWithin(socket, 3000)) << row.name;
+  }
+  EXPECT_FALSE(handled);
+}
+
+TEST(Server, TooManyHeaderLinesGets431) {
+  TestServer server(hello, {.maxHeaders = 10});
+  std::string request = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 11; ++i) request += "X-" + std::to_string(i) + ": v\r\n";
+  EXPECT_EQ(exchange(server.port(), request + "\r\n").status, 431);
+}
+
+TEST(Server, ErrorAfterGoodPipelinedRequestsKeepsTheirResponsesFirst) {
+  TestServer server(echo);
+  auto socket = connectTo(server.port());
+  waitFor(socket.send(
+      "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nBAD\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((socket)).body, "GET /1\n");
+  EXPECT_EQ(awaitResponse((socket)).body, "GET /2\n");
+  EXPECT_EQ(awaitResponse((socket)).status, 400);
+  EXPECT_TRUE(closedWithin(socket, 3000));
+}
+
+// --- Responses without bodies
+// ---------------------------------------------------------------------
+
+TEST(Server, HeadKeepsContentLengthButSendsNoBody) {
+  TestServer server(hello);
+  auto socket = connectTo(server.port());
+  waitFor(socket.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Read the HEAD response by hand: it announces 11 bytes that do not follow.
+  EXPECT_EQ(waitFor(socket.recvLine()), "HTTP/1.1 200 OK");
+  std::string line;
+  bool sawLength = false;
+  while ((line = waitFor(socket.recvLine())) != "\r\n") {
+    if (line == "Content-Length: 11") sawLength = true;
+  }
+  EXPECT_TRUE(sawLength);
+  auto next = awaitResponse((socket));  // the GET's response follows at once
+  EXPECT_EQ(next.statusLine, "HTTP/1.1 200 OK");
+  EXPECT_EQ(next.body, "Hello World");
+}
+
+TEST(Server, NoBodyFor204And304) {
+  TestServer server([](Request& req) -> Future<void> {
+    co_await req.respond(req.url.path == "/204" ? Http204 : Http304, "ignored body");
+  });
+  auto socket = connectTo(server.port());
+  for (const char* path : {"/204", "/304"}) {
+    waitFor(socket.send(std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = awaitResponse((socket));
+    EXPECT_FALSE(r.headers.hasKey("Content-Length")) << path;
+  }
+  // Both responses were bodiless, so the next one parses cleanly.
+  waitFor(socket.send("GET /204 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((socket)).status, 204);
+}
+
+// --- Handlers that misbehave
+// ----------------------------------------------------------------------
+
+TEST(Server, ThrowingHandlerGets500AndOtherConnectionsGoOn) {
+  TestServer server([](Request& req) -> Future<void> {
+    if (req.url.path == "/throw") throw std::runtime_error("handler bug");
+    co_await req.respond(Http200, "fine");
+  });
+  auto bystander = connectTo(server.port());
+  waitFor(bystander.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((bystander)).body, "fine");
+  ::testing::internal::CaptureStderr();
+  auto victim = connectTo(server.port());
+  waitFor(victim.send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = awaitResponse((victim));
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(closedWithin(victim, 3000));
+  EXPECT_NE(log.find("handler bug"), std::string::npos) << log;
+  waitFor(bystander.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((bystander)).body, "fine");
+}
+
+TEST(Server, HandlerThatAnswersNothingGets500OnItsBehalf) {
+  TestServer server([](Request&) -> Future<void> { co_return; });
+  auto socket = connectTo(server.port());
+  waitFor(socket.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((socket)).status, 500);
+  waitFor(socket.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));  // the connection stays usable
+  EXPECT_EQ(awaitResponse((socket)).status, 500);
+}
+
+TEST(Server, HeaderInjectionIsRefused) {
+  TestServer server([](Request& req) -> Future<void> {
+    HttpHeaders evil;
+    evil["X-Evil"] = "a\r\nSet-Cookie: stolen";
+    co_await req.respond(Http200, "x", evil);
+  });
+  ::testing::internal::CaptureStderr();
+  auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(r.status, 500);
+  EXPECT_FALSE(r.headers.hasKey("Set-Cookie"));
+}
+
+TEST(Server, SlowHandlersAnswerWhenReadyAndAnsweredBytesAreNotHeldBack) {
+  bool released = false;
+  TestServer server([&](Request& req) -> Future<void> {
+    if (req.url.path == "/slow") co_await sleepAsync(20);
+    co_await req.respond(Http200, req.url.path);
+    if (req.url.path == "/then-wait") {
+      while (!released) co_await sleepAsync(1);  // the response must already be out
+    }
+  });
+  auto socket = connectTo(server.port());
+  waitFor(socket.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse((socket)).body, "/slow");
+  waitFor(socket.send("GET /then-wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto reading = readResponse(socket);
+  EXPECT_TRUE(waitFor(withTimeout(reading, 3000)));
+  EXPECT_EQ(reading.read().body, "/then-wait");
+  released = true;
+}
+
+TEST(Server, ClientVanishingMidRequestOrMidResponseCostsOnlyItsConnection) {
+  TestServer server([](Request& req) -> Future<void> {
+    co_await req.respond(Http200, std::string(8 * 1024 * 1024, 'x'));
+  });
+  {
+    auto partial = connectTo(server.port());
+    waitFor(partial.send("GET / HTTP/1.1\r\nHo"));
+    partial.close();
+  }
+  {
+    auto leaver = connectTo(server.port());
+    waitFor(leaver.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    waitFor(leaver.recv(1000));  // the response is on its way
+    linger abort{1, 0};
+    ::setsockopt(leaver.getFd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    leaver.close();
+  }
+  auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), 8u * 1024 * 1024);
+}
+
+// --- Nim's tasynchttpserver.nim and tasynchttpserver_transferencoding.nim
+// ---------------------------
+
+TEST(NimAsyncHttpServer, Status200And404AndCustomHeaders) {
+  struct Row {
+    HttpCode code;
+    bool emptyHeaders;
+    bool customLength;
+    std::string body;
+  };
+  const std::vector<Row> rows = {{Http200, false, false, "Hello World, 200"},
+                                 {Http404, false, false, "Hello World, 404"},
+                                 {Http200, true, false, "Hello World, 200"},
+                                 {Http200, false, true, ""}};
+  for (const auto& row : rows) {
+    TestServer server([&](Request& req) -> Future<void> {
+      HttpHeaders headers = newHttpHeaders();
+      if (row.customLength) headers["Content-Length"] = "0";
+      std::string content =
+          to_string(row.code) == "404 Not Found" ? "Hello World, 404" : "Hello World, 200";
+      if (row.emptyHeaders || row.customLength) {
+        co_await req.respond(row.code, content, headers);
+      } else {
+        co_await req.respond(row.code, content);
+      }
+    });
+    auto r = exchange(server.port(), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(r.status, row.code.value);
+    EXPECT_EQ(r.body, row.body);
+    EXPECT_TRUE(r.headers["Content-Length"] == std::to_string(row.customLength ? 0 : 16));
+  }
+}
+
+TEST(NimAsyncHttpServer, TransferEncodingBodies) {
+  const std::string postBegin =
+      "POST / HTTP/1.1\r\nHost: 127.0.0.1:64123\r\nAccept: */*\r\nTransfer-Encoding:chunked\r\n"
+      "Content-Type: application/x-www-form-urlencoded\r\n\r\n";
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"b\r\nhello=world\r\n0\r\n\r\n", "hello=world"},
+      {"e\r\nhello=encoding\r\n0\r\n\r\n", "hello=encoding"},
+      {"7\r\nMozilla\r\n9\r\nDeveloper\r\n7\r\nNetwork\r\n0\r\n\r\n", "MozillaDeveloperNetwork"},
+      {"4\r\nWiki\r\n6\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\n\r\n",
+       "Wikipedia in \r\n\r\nchunks."},
+  };
+  for (const auto& [chunks, expected] : rows) {
+    std::string body;
+    bool hasTe = false, hasCl = true;
+    TestServer server([&](Request& req) -> Future<void> {
+      body = req.body;
+      hasTe = req.headers.hasKey("Transfer-Encoding");
+      hasCl = req.headers.hasKey("Content-Length");
+      co_await req.respond(Http200, "Good");
+    });
+    auto r = exchange(server.port(), postBegin + chunks);
+    EXPECT_EQ(r.body, "Good");
+    EXPECT_EQ(body, expected);
+    EXPECT_TRUE(hasTe);
+    EXPECT_FALSE(hasCl);
+  }
+}
