@@ -145,7 +145,8 @@ void Dispatcher::registerDescriptor(int fd) {
   event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.fd = fd;
   if (::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) < 0) throw OSError("epoll_ctl", errno);
-  d = Descriptor{nullptr, nullptr, true};
+  d = Descriptor{};
+  d.registered = true;
   ++activeDescriptors_;
 }
 
@@ -167,6 +168,16 @@ void Dispatcher::unregisterDescriptor(int fd) noexcept {
 bool Dispatcher::isRegistered(int fd) const noexcept {
   return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&
          descriptors_[static_cast<std::size_t>(fd)].registered;
+}
+
+void Dispatcher::readDrained(int fd) noexcept {
+  if (!isRegistered(fd)) return;
+  Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+  if (!d.hungUp) d.readReady = false;
+}
+
+void Dispatcher::writeBlocked(int fd) noexcept {
+  if (isRegistered(fd)) descriptors_[static_cast<std::size_t>(fd)].writeReady = false;
 }
 
 void Dispatcher::waitReadable(int fd, IoWait& wait) noexcept {
@@ -294,48 +305,47 @@ void Dispatcher::poll(int timeoutMs) {
       throw ValueError("No handles or timers registered in dispatcher.");
     }
   }
+  // Wait (not at all when work is queued), handle events, run due timers, then the work that
+  // all of that queued: whatever finishes here is seen by the caller as soon as poll returns.
   now_ = Clock::now();
-  runReady();
-  runTimers();
-
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   int count = ::epoll_wait(epollFd_, events, kMaxEvents, waitTimeout(timeoutMs));
   if (count < 0 && errno != EINTR) throw OSError("epoll_wait", errno);
   now_ = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    int fd = events[i].data.fd;
-    if (fd == posted_->eventFd) {
-      std::uint64_t value;
-      [[maybe_unused]] auto read = ::read(fd, &value, sizeof value);
-      std::vector<std::function<void()>> items;
-      {
-        std::lock_guard lock(posted_->mutex);
-        items.swap(posted_->items);
-      }
-      for (auto& fn : items) callbacks_.push_back(std::move(fn));
-      continue;
-    }
-    // Look the slot up afresh for each event: resuming a waiter may have closed this or another
-    // descriptor, and a stale event then finds an empty slot (or a new socket with the same fd,
-    // whose waiter retries its syscall and waits again: a spurious wake-up is harmless).
-    auto takeWaiter = [&](bool reader) -> IoWait* {
-      if (!isRegistered(fd)) return nullptr;
-      Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
-      return std::exchange(reader ? d.reader : d.writer, nullptr);
-    };
-    std::uint32_t flags = events[i].events;
-    constexpr std::uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
-    constexpr std::uint32_t kWritable = EPOLLOUT | EPOLLHUP | EPOLLERR;
-    if (flags & kReadable) {
-      if (IoWait* wait = takeWaiter(true)) wait->waiter.resume();
-    }
-    if (flags & kWritable) {
-      if (IoWait* wait = takeWaiter(false)) wait->waiter.resume();
-    }
-  }
+  for (int i = 0; i < count; ++i) handleEvent(events[i].data.fd, events[i].events);
   runTimers();
   runReady();
+}
+
+void Dispatcher::handleEvent(int fd, std::uint32_t flags) {
+  if (fd == posted_->eventFd) {
+    std::uint64_t value;
+    [[maybe_unused]] auto read = ::read(fd, &value, sizeof value);
+    std::vector<std::function<void()>> items;
+    {
+      std::lock_guard lock(posted_->mutex);
+      items.swap(posted_->items);
+    }
+    for (auto& fn : items) callbacks_.push_back(std::move(fn));
+    return;
+  }
+  // Look the slot up afresh for each direction: resuming a waiter may have closed this or
+  // another descriptor. A stale event then finds an empty slot, or a new socket with the same
+  // fd, whose waiter retries its system call and waits again: a spurious wake-up is harmless.
+  constexpr std::uint32_t kReadable = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+  constexpr std::uint32_t kWritable = EPOLLOUT | EPOLLHUP | EPOLLERR;
+  if ((flags & kReadable) && isRegistered(fd)) {
+    Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+    d.readReady = true;
+    if (flags & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d.hungUp = true;
+    if (IoWait* wait = std::exchange(d.reader, nullptr)) wait->waiter.resume();
+  }
+  if ((flags & kWritable) && isRegistered(fd)) {
+    Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+    d.writeReady = true;
+    if (IoWait* wait = std::exchange(d.writer, nullptr)) wait->waiter.resume();
+  }
 }
 
 // --- Free functions on this thread's loop -----------------------------------------------------

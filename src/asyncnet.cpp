@@ -216,12 +216,21 @@ Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<
                                const char* operation) {
   for (;;) {
     if (s->fd < 0) throw SocketClosedError(operation);
+    if (!s->loop->mayRead(s->fd)) {
+      co_await readable(*s, operation);
+      continue;
+    }
     ssize_t n = ::recv(s->fd, buffer.data(), buffer.size(), 0);
-    if (n >= 0) co_return static_cast<std::size_t>(n);
+    if (n > 0) {
+      // A short read emptied the socket: the next read waits for the event, not for EAGAIN.
+      if (static_cast<std::size_t>(n) < buffer.size()) s->loop->readDrained(s->fd);
+      co_return static_cast<std::size_t>(n);
+    }
+    if (n == 0) co_return 0;  // end of stream, which stays readable: never marked drained
     int error = errno;
     if (error == EINTR) continue;
     if (!wouldBlock(error)) throw OSError(operation, error);
-    co_await readable(*s, operation);
+    s->loop->readDrained(s->fd);
   }
 }
 
@@ -232,6 +241,10 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
   std::string_view first = s->writing;
   while (!first.empty() || !data.empty()) {
     if (s->fd < 0) throw SocketClosedError(operation);
+    if (!s->loop->mayWrite(s->fd)) {
+      co_await writable(*s, operation);
+      continue;
+    }
     iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
                       {const_cast<char*>(data.data()), data.size()}};
     msghdr message{};
@@ -246,10 +259,11 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
         s->writing.clear();
         throw OSError(operation, error);
       }
-      co_await writable(*s, operation);
+      s->loop->writeBlocked(s->fd);
       continue;
     }
     auto sent = static_cast<std::size_t>(n);
+    if (sent < first.size() + data.size()) s->loop->writeBlocked(s->fd);  // the buffer is full
     s->bytesSent += sent;
     ++s->sendCalls;
     std::size_t fromFirst = std::min(sent, first.size());
@@ -396,6 +410,7 @@ Future<std::pair<std::string, AsyncSocket>> AsyncSocket::acceptAddr() {
     int error = errno;
     if (error == EINTR || error == ECONNABORTED) continue;  // the peer gave up: take the next
     if (!wouldBlock(error)) throw OSError("accept", error);
+    self->loop->readDrained(self->fd);
     co_await readable(*self, "accept");
   }
 }
@@ -414,10 +429,18 @@ Future<void> completeConnect(std::shared_ptr<AsyncSocket::State> s, const sockad
   if (::connect(s->fd, address, length) == 0) co_return;
   int error = errno;
   if (error != EINPROGRESS && error != EINTR) throw OSError("connect to " + target, error);
-  co_await writable(*s, "connect");
-  socklen_t size = sizeof error;
-  if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0) error = errno;
-  if (error != 0) throw OSError("connect to " + target, error);
+  for (;;) {
+    co_await writable(*s, "connect");
+    socklen_t size = sizeof error;
+    if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0) error = errno;
+    if (error != 0) throw OSError("connect to " + target, error);
+    // A writable event from before the connect (an unconnected socket reports one) can wake
+    // us early: done only once the peer is known.
+    sockaddr_storage peer{};
+    socklen_t peerLength = sizeof peer;
+    if (::getpeername(s->fd, reinterpret_cast<sockaddr*>(&peer), &peerLength) == 0) break;
+    if (errno != ENOTCONN) throw OSError("connect to " + target, errno);
+  }
 }
 }  // namespace
 

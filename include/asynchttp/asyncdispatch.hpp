@@ -245,6 +245,16 @@ class Dispatcher {
   /// The number of registered descriptors (Nim's activeDescriptors).
   int activeDescriptors() const noexcept { return activeDescriptors_; }
 
+  /// False when the last read of `fd` drained it and no readiness event has come since: a read
+  /// now would only fail with EAGAIN, so wait for the event instead.
+  bool mayRead(int fd) const noexcept { return slotOrEmpty(fd).readReady; }
+  /// Records that a read of `fd` found it drained (EAGAIN, or fewer bytes than asked).
+  void readDrained(int fd) noexcept;
+  /// False when the last write to `fd` found its buffer full and no event has come since.
+  bool mayWrite(int fd) const noexcept { return slotOrEmpty(fd).writeReady; }
+  /// Records that a write to `fd` found its buffer full.
+  void writeBlocked(int fd) noexcept;
+
   /// Suspends `wait.waiter` until `fd` is readable (or closed).
   void waitReadable(int fd, IoWait& wait) noexcept;
   /// Suspends `wait.waiter` until `fd` is writable (or closed).
@@ -278,9 +288,21 @@ class Dispatcher {
     IoWait* reader = nullptr;
     IoWait* writer = nullptr;
     bool registered = false;
+    // Readiness as the edge-triggered events and the last system calls tell it; optimistic at
+    // first. Saves the EAGAIN-returning call that otherwise precedes every wait.
+    bool readReady = true;
+    bool writeReady = true;
+    // The peer closed or the socket failed: reads never block again, and no further edge
+    // will come, so a short read must not mark it drained.
+    bool hungUp = false;
   };
+  const Descriptor& slotOrEmpty(int fd) const noexcept {
+    static const Descriptor kUnregistered{};
+    return isRegistered(fd) ? descriptors_[static_cast<std::size_t>(fd)] : kUnregistered;
+  }
   struct PostQueue;
 
+  void handleEvent(int fd, std::uint32_t flags);
   void runTimers();
   void runReady();
   int waitTimeout(int timeoutMs) const noexcept;

@@ -183,8 +183,10 @@ class HttpHeaders {
   class Ref;
   class const_iterator;
 
+  /// An empty set of headers with lower-case keys.
+  HttpHeaders() = default;
   /// An empty set of headers; `titleCase` chooses how keys are normalized.
-  explicit HttpHeaders(bool titleCase = false) : titleCase_(titleCase) {}
+  explicit HttpHeaders(bool titleCase) : titleCase_(titleCase) {}
   /// Headers from (key, value) pairs; a repeated key gathers its values in order.
   HttpHeaders(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs,
               bool titleCase = false);
