@@ -477,7 +477,10 @@ Future<void> AsyncHttpServer::acceptRequest(RequestCallback callback) {
 Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::string address,
                                     int assumedDescriptorsPerRequest) {
   auto self = shared_from_this();  // the server lives while it serves
-  listen(port, address);
+  // Keep a socket already listening there: closing it would reset the connections waiting in
+  // its backlog (listen(Port(0)) then serve(getPort()) is how a caller learns the port first).
+  bool listening = !socket_.isClosed() && (port == Port(0) || port == getPort());
+  if (!listening) listen(port, address);
   auto shared = std::make_shared<const RequestCallback>(std::move(callback));
   std::int64_t backoffMs = 0;
   for (;;) {

@@ -85,8 +85,8 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   /// True while the process has room for `assumedDescriptorsPerRequest` more descriptors
   /// (a negative value: always true).
   bool shouldAcceptRequest(int assumedDescriptorsPerRequest = 5) const;
-  /// Listens, then accepts and serves connections until `close()`; completes then. A full
-  /// descriptor table delays accepting instead of failing.
+  /// Listens (unless already listening on `port`), then accepts and serves connections until
+  /// `close()`; completes then. A full descriptor table delays accepting instead of failing.
   Future<void> serve(Port port, RequestCallback callback, std::string address = "",
                      int assumedDescriptorsPerRequest = -1);
   /// Stops listening; `serve` completes. Connections already open finish their exchanges.

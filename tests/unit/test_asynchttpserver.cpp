@@ -586,3 +586,16 @@ TEST(NimAsyncHttpServer, TransferEncodingBodies) {
     EXPECT_FALSE(hasCl);
   }
 }
+
+TEST(Server, ServeKeepsTheSocketListenOpened) {
+  // listen(Port(0)) to learn the port, then serve on it: a client that connected in between
+  // must be served, not reset by a second listen.
+  auto server = newAsyncHttpServer();
+  server->listen(Port(0), "127.0.0.1");
+  auto early = connectTo(server->getPort());
+  waitFor(early.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto serving = server->serve(server->getPort(), hello, "127.0.0.1");
+  EXPECT_EQ(awaitResponse(early).body, "Hello World");
+  server->close();
+  waitFor(std::move(serving));
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Integration tests: the example servers, started on port 0, driven by real HTTP clients
+(Python's http.client, curl, wrk) and raw sockets. Usage: test_examples.py EXAMPLES_DIR"""
+
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+EXAMPLES = None
+TIMEOUT = 10
+
+
+class Server:
+    """An example program listening on 127.0.0.1 and a free port, stopped on exit."""
+
+    def __init__(self, name):
+        self.proc = subprocess.Popen([os.path.join(EXAMPLES, name), "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # "<name> listening on port N"
+        match = re.search(r"port (\d+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"{name} did not start: {line!r} {self.proc.stderr.read()}")
+        self.port = int(match.group(1))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def raw(self, data, read_until_close=True):
+        """Sends raw bytes; returns everything received until the server closes (or times out)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT) as s:
+            s.sendall(data)
+            chunks = []
+            while read_until_close:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+
+def curl(*args):
+    result = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), *args],
+                            capture_output=True, timeout=TIMEOUT + 5)
+    return result
+
+
+class HelloTests(unittest.TestCase):
+    def test_http_client_keep_alive_across_requests(self):
+        with Server("hello") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            for path in ("/", "/a", "/b?c=d", "/"):
+                conn.request("GET", path)
+                response = conn.getresponse()
+                self.assertEqual(response.status, 200)
+                self.assertEqual(response.read(), b"Hello World")
+                self.assertEqual(response.getheader("Content-Length"), "11")
+                self.assertIsNotNone(response.getheader("Date"))
+            conn.request("HEAD", "/")
+            response = conn.getresponse()
+            self.assertEqual(response.getheader("Content-Length"), "11")
+            self.assertEqual(response.read(), b"")
+            conn.close()
+
+    def test_http10_client(self):
+        with Server("hello") as server:
+            reply = server.raw(b"GET / HTTP/1.0\r\n\r\n")
+            self.assertTrue(reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply)
+            self.assertTrue(reply.endswith(b"\r\n\r\nHello World"), reply)
+
+    def test_pipelined_requests_over_a_raw_socket(self):
+        with Server("hello") as server:
+            requests = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 50
+            reply = server.raw(requests + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertEqual(reply.count(b"HTTP/1.1 200 OK\r\n"), 51)
+            self.assertEqual(reply.count(b"Hello World"), 51)
+
+    def test_malformed_input_gets_400_and_close(self):
+        with Server("hello") as server:
+            for bad in (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+                        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                        b"\x00\x01\x02garbage\r\n\r\n"):
+                reply = server.raw(bad)
+                self.assertTrue(reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply)
+                self.assertIn(b"Connection: close\r\n", reply)
+            # The server survives and still serves.
+            self.assertTrue(server.raw(b"GET / HTTP/1.0\r\n\r\n").endswith(b"Hello World"))
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk is not installed")
+    def test_wrk_short_run_has_no_errors(self):
+        with Server("hello") as server:
+            result = subprocess.run(["wrk", "-t1", "-c32", "-d2s", server.url()],
+                                    capture_output=True, text=True, timeout=30)
+            out = result.stdout
+            self.assertEqual(result.returncode, 0, out + result.stderr)
+            self.assertNotIn("Socket errors", out, out)
+            self.assertNotIn("Non-2xx", out, out)
+            requests = int(re.search(r"(\d+) requests in", out).group(1))
+            self.assertGreater(requests, 1000, out)
+
+
+class JsonTests(unittest.TestCase):
+    def test_hello_world_json_and_404(self):
+        with Server("json") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            conn.request("GET", "/hello-world")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.getheader("Content-Type"), "application/json")
+            self.assertEqual(json.loads(response.read()), {"message": "Hello World"})
+            conn.request("GET", "/other")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 404)
+            self.assertEqual(response.read(), b"Not Found")
+            conn.close()
+
+
+class EchoTests(unittest.TestCase):
+    def test_curl_keep_alive_across_urls(self):
+        with Server("echo") as server:
+            result = curl("-v", server.url("/one"), server.url("/two?x=1"), server.url("/three"))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout, b"GET /one\nGET /two?x=1\nGET /three\n")
+            self.assertIn(b"Re-using existing connection", result.stderr)
+
+    def test_curl_binary_bodies_with_and_without_expect(self):
+        body = bytes(random.Random(7).getrandbits(8) for _ in range(300_000))
+        with Server("echo") as server, tempfile.NamedTemporaryFile() as f:
+            f.write(body)
+            f.flush()
+            for extra in ([], ["-H", "Expect:"], ["-H", "Transfer-Encoding: chunked"]):
+                result = curl("-X", "PUT", "--data-binary", "@" + f.name, *extra,
+                              "-H", "Content-Type: application/octet-stream", server.url("/up"))
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stdout, b"PUT /up\n" + body, extra)
+
+    def test_curl_expect_100_continue_is_answered(self):
+        with Server("echo") as server:
+            result = curl("-v", "--data-binary", "x" * 2000, "-H", "Expect: 100-continue",
+                          server.url("/c"))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn(b"HTTP/1.1 100 Continue", result.stderr)
+            self.assertEqual(result.stdout, b"POST /c\n" + b"x" * 2000)
+
+    def test_http_client_chunked_body_and_every_method(self):
+        with Server("echo") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+                # An iterable body without a length: http.client sends it chunked.
+                conn.request(method, "/m", body=iter([b"ab", b"cd"]))
+                response = conn.getresponse()
+                self.assertEqual(response.read(), f"{method} /m\nabcd".encode())
+            conn.close()
+
+    def test_body_over_the_limit_gets_413(self):
+        with Server("echo") as server:
+            reply = server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\n\r\n")
+            self.assertTrue(reply.startswith(b"HTTP/1.1 413 "), reply)
+
+
+def main():
+    global EXAMPLES
+    EXAMPLES = sys.argv.pop(1)
+    unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
