@@ -10,7 +10,8 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DASYNCHTTP_BUILD_TESTS=ON -DASYNCHTTP_BUILD_EXAMPLES=ON
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The main job: the seed's Hello World server.
@@ -24,7 +25,8 @@ test-release: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 test-sanitize: deps
-	cmake -S . -B $(SAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DASYNCHTTP_SANITIZE=ON
+	cmake -S . -B $(SAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DASYNCHTTP_SANITIZE=ON \
+	      -DASYNCHTTP_BUILD_TESTS=ON -DASYNCHTTP_BUILD_EXAMPLES=ON
 	cmake --build $(SAN_DIR) -j $(JOBS)
 	ctest --test-dir $(SAN_DIR) --output-on-failure -j $(JOBS)
 

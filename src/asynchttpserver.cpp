@@ -82,12 +82,25 @@ bool hasToken(std::string_view list, std::string_view token) {
 
 namespace detail {
 
+// The connections a server has started, so that closing the server can end them.
+struct ConnectionSet {
+  std::vector<Connection*> live;
+};
+
 // One client connection: reads requests, calls the callback, writes responses, in order.
+// States: reading a request (idle when no byte of the next one has come), handling it,
+// closing. A server's close() moves an idle connection to closing at once, a busy one after
+// its response.
 class Connection {
  public:
   Connection(AsyncSocket client, std::string address, const ServerSettings& settings,
-             std::shared_ptr<const RequestCallback> callback)
-      : socket_(SocketAccess::state(client)), callback_(std::move(callback)), decoder_(limits_) {
+             std::shared_ptr<const RequestCallback> callback,
+             std::shared_ptr<ConnectionSet> siblings)
+      : socket_(SocketAccess::state(client)),
+        callback_(std::move(callback)),
+        siblings_(std::move(siblings)),
+        decoder_(limits_) {
+    siblings_->live.push_back(this);
     limits_.maxRequestLine = settings.maxRequestLine;
     limits_.maxHeaderBytes = settings.maxHeaderBytes;
     limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
@@ -99,9 +112,19 @@ class Connection {
     buffer_.resize(kInitialReadBuffer);
   }
 
-  // Serves requests until the peer leaves, an error response ends the connection, or a
-  // request asks to close. Never throws.
+  ~Connection() { std::erase(siblings_->live, this); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Serves requests until the peer leaves, an error response ends the connection, a request
+  // asks to close, or the server closes. Never throws.
   Future<void> run();
+
+  // The server is closing: close now if idle, else after the response in progress.
+  void shutdown() noexcept {
+    closing_ = true;
+    if (idle_) socket_->close();  // the pending read ends with SocketClosedError
+  }
 
   Future<void> respond(HttpCode code, std::string_view content, const HttpHeaders& headers);
   Future<void> sendHeaders(const HttpHeaders& headers);
@@ -127,6 +150,7 @@ class Connection {
 
   std::shared_ptr<AsyncSocket::State> socket_;
   std::shared_ptr<const RequestCallback> callback_;
+  std::shared_ptr<ConnectionSet> siblings_;
   ParserLimits limits_;
   RequestHead head_;
   ChunkedDecoder decoder_;
@@ -140,6 +164,8 @@ class Connection {
   bool headRequest_ = false;
   bool continueSent_ = false;
   bool closeAfterResponse_ = false;
+  bool idle_ = false;     // waiting for the first byte of a request
+  bool closing_ = false;  // the server is closing: no request after the current one
 };
 
 Future<bool> Connection::readMore() {
@@ -306,7 +332,7 @@ Future<bool> Connection::callHandler() {
     // client waits forever and the mistake shows.
     co_await respond(Http500, "The request handler sent no response.\n", HttpHeaders());
   }
-  co_return keepAlive_ && !closeAfterResponse_;
+  co_return keepAlive_ && !closeAfterResponse_ && !closing_;
 }
 
 Future<void> Connection::run() {
@@ -316,7 +342,11 @@ Future<void> Connection::run() {
       if (r.status == ParseStatus::partial) {
         scanned_ = end_ - begin_;
         co_await flush();  // one write for the whole batch of responses
-        if (!co_await readMore()) break;
+        idle_ = begin_ == end_;
+        if (idle_ && closing_) break;
+        bool more = co_await readMore();
+        idle_ = false;
+        if (!more) break;
         continue;
       }
       scanned_ = 0;
@@ -372,7 +402,7 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
     for (const auto& value : connection) {
       if (hasToken(value, "close")) closeAfterResponse_ = true;
     }
-  } else if (!keepAlive_) {
+  } else if (!keepAlive_ || closing_) {
     out += "Connection: close\r\n";
   } else if (request_.protocol.minor == 0) {
     out += "Connection: keep-alive\r\n";  // HTTP/1.0 keeps the connection only when told
@@ -402,8 +432,10 @@ Future<void> Connection::sendHeaders(const HttpHeaders& headers) {
 
 namespace {
 Future<void> processClient(AsyncSocket client, std::string address, ServerSettings settings,
-                           std::shared_ptr<const RequestCallback> callback) {
-  Connection connection(std::move(client), std::move(address), settings, std::move(callback));
+                           std::shared_ptr<const RequestCallback> callback,
+                           std::shared_ptr<ConnectionSet> siblings) {
+  Connection connection(std::move(client), std::move(address), settings, std::move(callback),
+                        std::move(siblings));
   co_await connection.run();
 }
 }  // namespace
@@ -424,7 +456,8 @@ Future<void> Request::sendHeaders(const HttpHeaders& headers) {
 
 // --- AsyncHttpServer ----------------------------------------------------------------------------
 
-AsyncHttpServer::AsyncHttpServer(ServerSettings settings) : settings_(settings) {
+AsyncHttpServer::AsyncHttpServer(ServerSettings settings)
+    : settings_(settings), connections_(std::make_shared<detail::ConnectionSet>()) {
   rlimit limit{};
   maxDescriptors_ = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                         ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 30))
@@ -461,9 +494,11 @@ bool AsyncHttpServer::shouldAcceptRequest(int assumedDescriptorsPerRequest) cons
 
 namespace {
 void startConnection(std::string address, AsyncSocket client, const ServerSettings& settings,
-                     const std::shared_ptr<const RequestCallback>& callback) {
+                     const std::shared_ptr<const RequestCallback>& callback,
+                     const std::shared_ptr<detail::ConnectionSet>& connections) {
   client.setSockOpt(OptNoDelay, true);  // responses leave whole, in one write per batch
-  asyncCheck(detail::processClient(std::move(client), std::move(address), settings, callback));
+  asyncCheck(detail::processClient(std::move(client), std::move(address), settings, callback,
+                                   connections));
 }
 }  // namespace
 
@@ -471,7 +506,7 @@ Future<void> AsyncHttpServer::acceptRequest(RequestCallback callback) {
   auto self = shared_from_this();
   auto shared = std::make_shared<const RequestCallback>(std::move(callback));
   auto [address, client] = co_await socket_.acceptAddr();
-  startConnection(std::move(address), std::move(client), settings_, shared);
+  startConnection(std::move(address), std::move(client), settings_, shared, connections_);
 }
 
 Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::string address,
@@ -491,7 +526,7 @@ Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::st
     try {
       auto [peer, client] = co_await socket_.acceptAddr();
       backoffMs = 0;
-      startConnection(std::move(peer), std::move(client), settings_, shared);
+      startConnection(std::move(peer), std::move(client), settings_, shared, connections_);
     } catch (const SocketClosedError&) {
       co_return;  // close() was called
     } catch (const OSError& e) {
@@ -507,6 +542,10 @@ Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::st
 
 void AsyncHttpServer::close() {
   socket_.close();
+  // A copy: a connection leaves the set when its coroutine ends, which must not invalidate
+  // this loop should it happen inside it.
+  auto live = connections_->live;
+  for (detail::Connection* connection : live) connection->shutdown();
 }
 
 }  // namespace asynchttp

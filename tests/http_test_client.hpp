@@ -20,6 +20,12 @@ struct Response {
   std::string body;
 };
 
+/// Runs the loop until nothing is pending, so that no coroutine outlives the test.
+inline void drainLoop() {
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (hasPendingOperations() && Clock::now() < deadline) poll(10);
+}
+
 /// A server on 127.0.0.1 and a free port, serving `callback` until destroyed.
 class TestServer {
  public:
@@ -34,7 +40,7 @@ class TestServer {
     // Let connections see their clients go and finish, so nothing outlives the test.
     auto deadline = Clock::now() + std::chrono::seconds(5);
     while (!serving_.finished() && Clock::now() < deadline) poll(10);
-    while (hasPendingOperations() && Clock::now() < deadline) poll(10);
+    drainLoop();
   }
   Port port() const { return port_; }
   AsyncHttpServer& server() { return *server_; }

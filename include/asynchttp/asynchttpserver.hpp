@@ -22,7 +22,8 @@ namespace asynchttp {
 
 namespace detail {
 class Connection;
-}
+struct ConnectionSet;
+}  // namespace detail
 
 /// One request, as the callback sees it.
 ///
@@ -89,7 +90,9 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   /// `close()`; completes then. A full descriptor table delays accepting instead of failing.
   Future<void> serve(Port port, RequestCallback callback, std::string address = "",
                      int assumedDescriptorsPerRequest = -1);
-  /// Stops listening; `serve` completes. Connections already open finish their exchanges.
+  /// Stops listening (`serve` completes) and ends the server's connections gracefully: idle
+  /// ones close at once, one busy with a request closes after its response
+  /// (`Connection: close`).
   void close();
   /// The settings.
   const ServerSettings& settings() const noexcept { return settings_; }
@@ -98,6 +101,7 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   ServerSettings settings_;
   AsyncSocket socket_;
   int maxDescriptors_;
+  std::shared_ptr<detail::ConnectionSet> connections_;
 };
 
 /// A new server (Nim's signature); listen with `serve` or `listen`.

@@ -62,6 +62,8 @@ TEST(Server, AcceptRequestServesOneConnection) {
   EXPECT_EQ(awaitResponse((client)).body, "Hello World");
   server->close();
   EXPECT_THROW(waitFor(server->acceptRequest(hello)), SocketClosedError);
+  client.close();
+  drainLoop();  // the closed connection's coroutine ends
 }
 
 TEST(Server, RequestFieldsAreFilledIn) {
@@ -598,4 +600,31 @@ TEST(Server, ServeKeepsTheSocketListenOpened) {
   EXPECT_EQ(awaitResponse(early).body, "Hello World");
   server->close();
   waitFor(std::move(serving));
+}
+
+TEST(Server, CloseEndsIdleConnectionsAndLetsBusyOnesFinish) {
+  bool release = false;
+  auto server = newAsyncHttpServer();
+  server->listen(Port(0), "127.0.0.1");
+  auto serving = server->serve(
+      server->getPort(),
+      [&](Request& req) -> Future<void> {
+        while (req.url.path == "/busy" && !release) co_await sleepAsync(1);
+        co_await req.respond(Http200, req.url.path);
+      },
+      "127.0.0.1");
+  auto idle = connectTo(server->getPort());
+  waitFor(idle.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(idle).body, "/first");  // now idle, waiting for its next request
+  auto busy = connectTo(server->getPort());
+  waitFor(busy.send("GET /busy HTTP/1.1\r\nHost: x\r\n\r\n"));
+  poll(10);  // the busy request reaches its handler
+  server->close();
+  waitFor(std::move(serving));
+  EXPECT_TRUE(closedWithin(idle, 2000));
+  release = true;
+  auto r = awaitResponse(busy);
+  EXPECT_EQ(r.body, "/busy");
+  EXPECT_TRUE(r.headers["Connection"] == "close");
+  EXPECT_TRUE(closedWithin(busy, 2000));
 }
