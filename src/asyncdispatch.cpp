@@ -152,17 +152,22 @@ void Dispatcher::registerDescriptor(int fd) {
 
 void Dispatcher::unregisterDescriptor(int fd) noexcept {
   if (!isRegistered(fd)) return;
-  Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
   ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
-  // Resume the waiters on the next turn, not inline: the caller of close() is mid-statement.
-  for (IoWait* wait : {d.reader, d.writer}) {
-    if (wait) {
+  cancelWaits(fd);
+  descriptors_[static_cast<std::size_t>(fd)] = Descriptor{};
+  --activeDescriptors_;
+}
+
+void Dispatcher::cancelWaits(int fd) noexcept {
+  if (!isRegistered(fd)) return;
+  Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+  // Resume the waiters on the next turn, not inline: the caller is mid-statement.
+  for (IoWait** slot : {&d.reader, &d.writer}) {
+    if (IoWait* wait = std::exchange(*slot, nullptr)) {
       wait->cancelled = true;
       ready_.push_back(wait->waiter);
     }
   }
-  d = Descriptor{};
-  --activeDescriptors_;
 }
 
 bool Dispatcher::isRegistered(int fd) const noexcept {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -105,6 +106,9 @@ class Connection {
     limits_.maxHeaderBytes = settings.maxHeaderBytes;
     limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
     limits_.maxBody = settings.maxBody;
+    readTimeout_ = settings.readTimeout;
+    deadline_.owner = this;
+    deadline_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->readTimedOut(); };
     decoder_ = ChunkedDecoder(limits_);
     request_.client = std::move(client);
     request_.hostname = std::move(address);
@@ -112,7 +116,10 @@ class Connection {
     buffer_.resize(kInitialReadBuffer);
   }
 
-  ~Connection() { std::erase(siblings_->live, this); }
+  ~Connection() {
+    socket_->loop->cancelTimer(deadline_);
+    std::erase(siblings_->live, this);
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -138,6 +145,19 @@ class Connection {
   // Everything written or queued on the socket so far: a change means the handler answered.
   std::uint64_t outputMark() const noexcept {
     return socket_->bytesSent + socket_->pendingOutput.size();
+  }
+
+  // The read deadline: armed when the server starts waiting for a request, disarmed once the
+  // request (head and body) is in. It aborts the pending read; run() then answers.
+  void armDeadline() {
+    if (readTimeout_ <= 0 || deadline_.heapIndex != TimerNode::kNotQueued) return;
+    deadline_.deadline = socket_->loop->now() + std::chrono::milliseconds(readTimeout_);
+    socket_->loop->addTimer(deadline_);
+  }
+  void disarmDeadline() noexcept { socket_->loop->cancelTimer(deadline_); }
+  void readTimedOut() noexcept {
+    timedOut_ = true;
+    if (socket_->fd >= 0) socket_->loop->cancelWaits(socket_->fd);
   }
 
   Future<bool> readMore();
@@ -166,6 +186,13 @@ class Connection {
   bool closeAfterResponse_ = false;
   bool idle_ = false;     // waiting for the first byte of a request
   bool closing_ = false;  // the server is closing: no request after the current one
+  bool readingBody_ = false;
+  bool timedOut_ = false;
+  struct Deadline : TimerNode {
+    Connection* owner = nullptr;
+  };
+  Deadline deadline_;
+  std::int64_t readTimeout_ = 0;
 };
 
 Future<bool> Connection::readMore() {
@@ -344,6 +371,7 @@ Future<void> Connection::run() {
         co_await flush();  // one write for the whole batch of responses
         idle_ = begin_ == end_;
         if (idle_ && closing_) break;
+        armDeadline();
         bool more = co_await readMore();
         idle_ = false;
         if (!more) break;
@@ -351,21 +379,40 @@ Future<void> Connection::run() {
       }
       scanned_ = 0;
       if (r.status == ParseStatus::error) {
+        disarmDeadline();
         co_await sendError(r.error, r.reason);
         co_return;
       }
       bool targetOk = fillRequest();
       consume(r.consumed);
       if (!targetOk) {
+        disarmDeadline();
         co_await sendError(Http400, "Invalid request target");
         co_return;
       }
-      if (!co_await readBody()) break;
+      readingBody_ = true;
+      bool bodyOk = co_await readBody();
+      readingBody_ = false;
+      disarmDeadline();  // the handler is never cut short by the read deadline
+      if (!bodyOk) break;
       if (!co_await callHandler()) break;
     }
     co_await flush();
   } catch (const OSError&) {
-    // The peer vanished mid-exchange: that costs this connection only.
+    // The peer vanished mid-exchange, or the read deadline aborted a read: either way, this
+    // connection only.
+  }
+  disarmDeadline();
+  if (timedOut_ && socket_->fd >= 0) {
+    // 408 once a request line has come (a request is arriving, too slowly); before that, a
+    // silent close, as for an idle keep-alive connection.
+    bool requestStarted = readingBody_ || unparsed().find('\n') != std::string_view::npos;
+    if (requestStarted) {
+      try {
+        co_await sendError(Http408, "Request Timeout");
+      } catch (const OSError&) {
+      }
+    }
   }
   socket_->close();
 }
@@ -465,9 +512,11 @@ AsyncHttpServer::AsyncHttpServer(ServerSettings settings)
 }
 
 std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(bool reuseAddr, bool reusePort,
-                                                    std::size_t maxBody) {
-  return newAsyncHttpServer(
-      ServerSettings{.reuseAddr = reuseAddr, .reusePort = reusePort, .maxBody = maxBody});
+                                                    std::size_t maxBody, std::int64_t readTimeout) {
+  return newAsyncHttpServer(ServerSettings{.reuseAddr = reuseAddr,
+                                           .reusePort = reusePort,
+                                           .maxBody = maxBody,
+                                           .readTimeout = readTimeout});
 }
 
 std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(const ServerSettings& settings) {

@@ -30,7 +30,7 @@ namespace asynchttp {
 template <class T = void>
 class Future;
 
-/// A pending operation was aborted because its socket (or descriptor) was closed.
+/// A pending operation was aborted: its socket was closed, or its wait cancelled.
 class SocketClosedError : public OSError {
  public:
   /// `what` names the operation that was pending.
@@ -240,6 +240,9 @@ class Dispatcher {
   void registerDescriptor(int fd);
   /// Removes `fd`; waits pending on it are resumed with `cancelled` set. Does not close it.
   void unregisterDescriptor(int fd) noexcept;
+  /// Resumes the waits pending on `fd` with `cancelled` set, keeping it registered and open
+  /// (a deadline that aborts a read but still wants to write a response).
+  void cancelWaits(int fd) noexcept;
   /// True when `fd` is registered.
   bool isRegistered(int fd) const noexcept;
   /// The number of registered descriptors (Nim's activeDescriptors).

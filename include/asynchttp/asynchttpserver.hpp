@@ -13,6 +13,7 @@
 #include <asynchttp/uri.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -66,7 +67,12 @@ struct ServerSettings {
   std::size_t maxRequestLine = 8192;   ///< bytes of request line; a longer one gets 414
   std::size_t maxHeaderBytes = 65536;  ///< bytes of the whole head; more gets 431
   std::size_t maxHeaders = 100;        ///< header lines (at most headerLimit); more gets 431
-  int domain = AF_INET;                ///< AF_INET or AF_INET6
+  /// Milliseconds for a whole request (head and body) to arrive, counted from when the server
+  /// starts waiting for it; slow trickling does not extend it. Past it: 408 and close, or a
+  /// silent close when not even a request line came (an idle keep-alive connection too).
+  /// 0: wait forever (Nim's default).
+  std::int64_t readTimeout = 0;
+  int domain = AF_INET;  ///< AF_INET or AF_INET6
 };
 
 /// An HTTP server: a listening socket and the settings its connections follow.
@@ -106,7 +112,8 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
 
 /// A new server (Nim's signature); listen with `serve` or `listen`.
 std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(bool reuseAddr = true, bool reusePort = false,
-                                                    std::size_t maxBody = 8388608);
+                                                    std::size_t maxBody = 8388608,
+                                                    std::int64_t readTimeout = 0);
 /// A new server with every setting: `newAsyncHttpServer({.maxBody = 1 << 20})`.
 std::shared_ptr<AsyncHttpServer> newAsyncHttpServer(const ServerSettings& settings);
 

@@ -628,3 +628,146 @@ TEST(Server, CloseEndsIdleConnectionsAndLetsBusyOnesFinish) {
   EXPECT_TRUE(r.headers["Connection"] == "close");
   EXPECT_TRUE(closedWithin(busy, 2000));
 }
+
+// --- Nim's tasynchttpserver_readtimeout.nim
+// -------------------------------------------------------
+
+namespace {
+
+constexpr std::int64_t kReadTimeout = 200;
+constexpr std::int64_t kSlack = 100;  // the clock starts a moment before the client sends
+
+std::int64_t elapsedMs(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+// Everything the server sends until it closes; fails the test after 3 s.
+std::string drainUntilClosed(AsyncSocket socket) {
+  auto reading = [](AsyncSocket s) -> Future<std::string> {
+    std::string all;
+    for (;;) {
+      std::string chunk = co_await s.recv(256);
+      if (chunk.empty()) co_return all;
+      all += chunk;
+    }
+  }(socket);
+  if (!waitFor(withTimeout(reading, 3000))) {
+    ADD_FAILURE() << "the server did not close the connection";
+    socket.close();
+    try {
+      waitFor(std::move(reading));
+    } catch (const OSError&) {
+    }
+    return {};
+  }
+  return std::move(reading).read();
+}
+
+Future<void> okHandler(Request& req) {
+  co_await req.respond(Http200, "ok");
+}
+
+}  // namespace
+
+TEST(NimReadTimeout, StalledRequestsAreClosedAfterTheTimeout) {
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"GET /sl", ""},                                            // half a request line: silent
+      {"GET / HTTP/1.1\r\nHost: loca", "HTTP/1.1 408"},           // half the headers
+      {"GET / HTTP/1.1\r\nHost: localhost\r\n", "HTTP/1.1 408"},  // no end of head
+      {"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc", "HTTP/1.1 408"},
+      {"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+       "HTTP/1.1 408"},
+      {"", ""},  // nothing at all: silent
+  };
+  for (const auto& [prefix, expected] : rows) {
+    bool handled = false;
+    TestServer server(
+        [&](Request& req) -> Future<void> {
+          handled = true;
+          co_await req.respond(Http200, "ok");
+        },
+        {.readTimeout = kReadTimeout});
+    auto client = connectTo(server.port());
+    if (!prefix.empty()) waitFor(client.send(prefix));
+    auto sent = Clock::now();
+    std::string reply = drainUntilClosed(client);
+    EXPECT_GE(elapsedMs(sent), kReadTimeout - kSlack) << prefix;
+    if (expected.empty()) {
+      EXPECT_EQ(reply, "") << prefix;
+    } else {
+      EXPECT_EQ(reply.substr(0, expected.size()), expected) << prefix << " got: " << reply;
+    }
+    EXPECT_FALSE(handled) << prefix;
+  }
+}
+
+TEST(NimReadTimeout, TricklingBytesDoesNotExtendTheDeadline) {
+  TestServer server(okHandler, {.readTimeout = kReadTimeout});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\n"));
+  auto started = Clock::now();
+  auto trickle = [](AsyncSocket s) -> Future<void> {
+    std::string header = "X-Slow: " + std::string(40, 'a');
+    for (char c : header) {
+      co_await s.send(std::string(1, c));
+      co_await sleepAsync(25);
+    }
+  };
+  auto trickling = trickle(client);
+  std::string reply = drainUntilClosed(client);
+  EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+  EXPECT_LT(elapsedMs(started), 4 * kReadTimeout);
+  try {
+    waitFor(std::move(trickling));  // ends with an error: the server is gone
+  } catch (const OSError&) {
+  }
+}
+
+TEST(NimReadTimeout, RequestsInTimeAreServedEachWithAFreshDeadline) {
+  TestServer server(okHandler, {.readTimeout = kReadTimeout});
+  auto client = connectTo(server.port());
+  for (int i = 0; i < 2; ++i) {  // head split by a pause shorter than the timeout
+    waitFor(client.send("GET / HTTP/1.1\r\nHost: localhost\r\n"));
+    waitFor(sleepAsync(kReadTimeout / 3));
+    waitFor(client.send("\r\n"));
+    EXPECT_EQ(awaitResponse(client).body, "ok");
+  }
+  for (int i = 0; i < 4; ++i) {  // a busy connection: each request gets its own deadline
+    waitFor(sleepAsync(kReadTimeout / 2));
+    waitFor(client.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    EXPECT_EQ(awaitResponse(client).status, 200) << i;
+  }
+}
+
+TEST(NimReadTimeout, IdleKeepAliveConnectionIsClosedSilently) {
+  TestServer server(okHandler, {.readTimeout = kReadTimeout});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).status, 200);
+  auto idleSince = Clock::now();
+  EXPECT_EQ(drainUntilClosed(client), "");
+  EXPECT_GE(elapsedMs(idleSince), kReadTimeout - kSlack);
+}
+
+TEST(NimReadTimeout, SlowHandlerIsNotInterrupted) {
+  TestServer server(
+      [](Request& req) -> Future<void> {
+        co_await sleepAsync(3 * kReadTimeout);
+        co_await req.respond(Http200, "ok");
+      },
+      {.readTimeout = kReadTimeout});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  auto r = awaitResponse(client);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+}
+
+TEST(NimReadTimeout, WithoutATimeoutAStalledRequestIsWaitedFor) {
+  TestServer server(okHandler);  // readTimeout = 0
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: localhost\r\n"));
+  waitFor(sleepAsync(3 * kReadTimeout));
+  waitFor(client.send("\r\n"));
+  EXPECT_EQ(awaitResponse(client).body, "ok");
+}
