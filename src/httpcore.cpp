@@ -184,7 +184,13 @@ HttpHeaders newHttpHeaders(const std::vector<std::pair<std::string, std::string>
 }
 
 std::string HttpHeaders::normalize(std::string_view key) const {
-  std::string out(key);
+  std::string out;
+  normalizeInto(key, out);
+  return out;
+}
+
+void HttpHeaders::normalizeInto(std::string_view key, std::string& out) const {
+  out.assign(key);
   bool upper = true;
   for (char& c : out) {
     if (titleCase_) {
@@ -194,7 +200,6 @@ std::string HttpHeaders::normalize(std::string_view key) const {
       c = toLower(c);
     }
   }
-  return out;
 }
 
 std::size_t HttpHeaders::CaseInsensitiveHash::operator()(std::string_view key) const noexcept {
@@ -203,38 +208,50 @@ std::size_t HttpHeaders::CaseInsensitiveHash::operator()(std::string_view key) c
   return hash;
 }
 
+namespace {
+// The live values of a field, copied out (what Nim's `[]` returns).
+template <class Field>
+HttpHeaderValues liveValues(const Field& field) {
+  return HttpHeaderValues(std::vector<std::string>(
+      field.values.begin(), field.values.begin() + static_cast<std::ptrdiff_t>(field.count)));
+}
+}  // namespace
+
 const HttpHeaders::Field* HttpHeaders::find(std::string_view key) const noexcept {
   if (!index_.empty()) {
     auto it = index_.find(key);
     return it == index_.end() ? nullptr : &entries_[it->second];
   }
-  for (const auto& field : entries_) {
-    if (equalsIgnoreCase(field.key, key)) return &field;
+  for (std::size_t i = 0; i < size_; ++i) {
+    if (equalsIgnoreCase(entries_[i].key, key)) return &entries_[i];
   }
   return nullptr;
 }
 
 HttpHeaders::Field& HttpHeaders::findOrCreate(std::string_view key) {
   if (const Field* field = find(key)) return const_cast<Field&>(*field);
-  entries_.push_back(Field{normalize(key), {}});
+  if (size_ == entries_.size()) entries_.emplace_back();
+  Field& field = entries_[size_++];
+  normalizeInto(key, field.key);
+  field.count = 0;
   if (!index_.empty()) {
-    index_.emplace(entries_.back().key, entries_.size() - 1);
-  } else if (entries_.size() > kIndexThreshold) {
+    index_.emplace(field.key, size_ - 1);
+  } else if (size_ > kIndexThreshold) {
     rebuildIndex();
   }
-  return entries_.back();
+  return field;
 }
 
 void HttpHeaders::rebuildIndex() {
   index_.clear();
-  if (entries_.size() <= kIndexThreshold) return;
-  for (std::size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].key, i);
+  if (size_ <= kIndexThreshold) return;
+  for (std::size_t i = 0; i < size_; ++i) index_.emplace(entries_[i].key, i);
 }
 
 HttpHeaderValues HttpHeaders::operator[](std::string_view key) const {
   const Field* field = find(key);
   if (!field) throw KeyError("no header named '" + std::string(key) + "'");
-  return HttpHeaderValues(field->values);
+  return liveValues(*field);
 }
 
 HttpHeaders::Ref HttpHeaders::operator[](std::string_view key) {
@@ -244,15 +261,16 @@ HttpHeaders::Ref HttpHeaders::operator[](std::string_view key) {
 const std::string& HttpHeaders::at(std::string_view key, std::size_t i) const {
   const Field* field = find(key);
   if (!field) throw KeyError("no header named '" + std::string(key) + "'");
-  if (i >= field->values.size()) {
+  if (i >= field->count) {
     throw KeyError("header '" + std::string(key) + "' has no value at index " + std::to_string(i));
   }
   return field->values[i];
 }
 
 void HttpHeaders::set(std::string_view key, std::string_view value) {
-  auto& values = findOrCreate(key).values;
-  values.assign(1, std::string(value));
+  Field& field = findOrCreate(key);
+  field.count = 0;
+  appendValue(field, value);
 }
 
 void HttpHeaders::set(std::string_view key, std::vector<std::string> values) {
@@ -260,17 +278,31 @@ void HttpHeaders::set(std::string_view key, std::vector<std::string> values) {
     del(key);
     return;
   }
-  findOrCreate(key).values = std::move(values);
+  Field& field = findOrCreate(key);
+  field.values = std::move(values);
+  field.count = field.values.size();
 }
 
 void HttpHeaders::add(std::string_view key, std::string_view value) {
-  findOrCreate(key).values.emplace_back(value);
+  appendValue(findOrCreate(key), value);
+}
+
+void HttpHeaders::appendValue(Field& field, std::string_view value) {
+  if (field.count < field.values.size()) {
+    field.values[field.count].assign(value);  // reuses the string kept from an earlier use
+  } else {
+    field.values.emplace_back(value);
+  }
+  ++field.count;
 }
 
 void HttpHeaders::del(std::string_view key) {
   const Field* field = find(key);
   if (!field) return;
-  entries_.erase(entries_.begin() + (field - entries_.data()));
+  // Move the field behind the live ones, keeping its memory for reuse and the others' order.
+  auto at = entries_.begin() + (field - entries_.data());
+  std::rotate(at, at + 1, entries_.begin() + static_cast<std::ptrdiff_t>(size_));
+  entries_[--size_].count = 0;
   if (!index_.empty()) rebuildIndex();
 }
 
@@ -280,11 +312,11 @@ bool HttpHeaders::hasKey(std::string_view key) const noexcept {
 
 HttpHeaderValues HttpHeaders::getOrDefault(std::string_view key, HttpHeaderValues fallback) const {
   const Field* field = find(key);
-  return field ? HttpHeaderValues(field->values) : std::move(fallback);
+  return field ? liveValues(*field) : std::move(fallback);
 }
 
 void HttpHeaders::clear() noexcept {
-  entries_.clear();
+  size_ = 0;
   index_.clear();
 }
 
@@ -293,13 +325,21 @@ HttpHeaders::const_iterator HttpHeaders::begin() const noexcept {
 }
 
 HttpHeaders::const_iterator HttpHeaders::end() const noexcept {
-  return const_iterator(entries_.data() + entries_.size());
+  return const_iterator(entries_.data() + size_);
 }
 
 bool operator==(const HttpHeaders& a, const HttpHeaders& b) noexcept {
-  return std::ranges::equal(a.entries_, b.entries_, [](const auto& x, const auto& y) {
-    return x.key == y.key && x.values == y.values;
-  });
+  if (a.size_ != b.size_) return false;
+  for (std::size_t i = 0; i < a.size_; ++i) {
+    const auto& x = a.entries_[i];
+    const auto& y = b.entries_[i];
+    if (x.key != y.key || x.count != y.count ||
+        !std::equal(x.values.begin(), x.values.begin() + static_cast<std::ptrdiff_t>(x.count),
+                    y.values.begin())) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string to_string(const HttpHeaders& headers) {

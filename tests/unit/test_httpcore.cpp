@@ -347,3 +347,38 @@ TEST(HttpCore, Constants) {
   EXPECT_TRUE(equalsIgnoreCase("Content-Length", "content-LENGTH"));
   EXPECT_FALSE(equalsIgnoreCase("a", "ab"));
 }
+
+TEST(HttpHeaders, ReuseAfterClearShowsOnlyTheNewFields) {
+  auto h = newHttpHeaders();
+  h.add("A", "a-value-long-enough-to-live-on-the-heap");
+  h.add("A", "second");
+  h.add("B", "b");
+  h.clear();
+  EXPECT_EQ(h.len(), 0u);
+  EXPECT_EQ(h.begin(), h.end());
+  EXPECT_FALSE(h.hasKey("A"));
+  h.add("C", "c");
+  h.add("A", "again");
+  EXPECT_EQ(collect(h), (Pairs{{"c", "c"}, {"a", "again"}}));
+  EXPECT_EQ(h["A"].values().size(), 1u);  // the old second value does not come back
+  EXPECT_THROW((void)h.at("A", 1), KeyError);
+  h.set("C", "one");
+  h.add("C", "two");
+  EXPECT_EQ(collect(h), (Pairs{{"c", "one"}, {"c", "two"}, {"a", "again"}}));
+}
+
+TEST(HttpHeaders, DeleteKeepsOrderAndReusedSlotsCompareEqual) {
+  auto a = newHttpHeaders();
+  for (const char* k : {"K1", "K2", "K3", "K4"}) a.add(k, k);
+  a.del("k2");
+  EXPECT_EQ(collect(a), (Pairs{{"k1", "K1"}, {"k3", "K3"}, {"k4", "K4"}}));
+  a.add("K5", "K5");  // takes the slot the deleted field left behind
+  auto b = newHttpHeaders({{"K1", "K1"}, {"K3", "K3"}, {"K4", "K4"}, {"K5", "K5"}});
+  EXPECT_TRUE(a == b);
+  auto copy = a;
+  copy.clear();
+  copy.add("K1", "K1");
+  EXPECT_FALSE(copy == a);
+  EXPECT_EQ(copy.len(), 1u);
+  EXPECT_EQ(a.len(), 4u);
+}
