@@ -244,7 +244,10 @@ class Dispatcher {
   /// (a deadline that aborts a read but still wants to write a response).
   void cancelWaits(int fd) noexcept;
   /// True when `fd` is registered.
-  bool isRegistered(int fd) const noexcept;
+  bool isRegistered(int fd) const noexcept {
+    return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&
+           descriptors_[static_cast<std::size_t>(fd)].registered;
+  }
   /// The number of registered descriptors (Nim's activeDescriptors).
   int activeDescriptors() const noexcept { return activeDescriptors_; }
 
