@@ -27,35 +27,6 @@ std::ostream& operator<<(std::ostream& os, Port port) {
 
 namespace {
 
-// Suspends until the descriptor is ready in one direction; throws SocketClosedError if the
-// socket is closed meanwhile. The wait record lives here, in the coroutine frame.
-struct Readiness {
-  AsyncSocket::State& socket;
-  bool forWrite;
-  const char* operation;
-  IoWait wait{};
-
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
-    wait.waiter = h;
-    if (forWrite) {
-      socket.loop->waitWritable(socket.fd, wait);
-    } else {
-      socket.loop->waitReadable(socket.fd, wait);
-    }
-  }
-  void await_resume() const {
-    if (wait.cancelled || socket.fd < 0) throw SocketClosedError(operation);
-  }
-};
-
-Readiness readable(AsyncSocket::State& s, const char* operation) {
-  return {s, false, operation};
-}
-Readiness writable(AsyncSocket::State& s, const char* operation) {
-  return {s, true, operation};
-}
-
 bool wouldBlock(int error) {
   return error == EAGAIN || error == EWOULDBLOCK;
 }
@@ -212,25 +183,31 @@ namespace detail {
 
 // The receive system call, retried on EINTR, suspending while nothing is there. 0 at end of
 // stream.
-Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<char> buffer,
-                               const char* operation) {
+std::ptrdiff_t tryReceive(AsyncSocket::State& s, std::span<char> buffer, const char* operation) {
+  if (s.fd < 0) throw SocketClosedError(operation);
+  if (!s.loop->mayRead(s.fd)) return -1;
   for (;;) {
-    if (s->fd < 0) throw SocketClosedError(operation);
-    if (!s->loop->mayRead(s->fd)) {
-      co_await readable(*s, operation);
-      continue;
-    }
-    ssize_t n = ::recv(s->fd, buffer.data(), buffer.size(), 0);
+    ssize_t n = ::recv(s.fd, buffer.data(), buffer.size(), 0);
     if (n > 0) {
       // A short read emptied the socket: the next read waits for the event, not for EAGAIN.
-      if (static_cast<std::size_t>(n) < buffer.size()) s->loop->readDrained(s->fd);
-      co_return static_cast<std::size_t>(n);
+      if (static_cast<std::size_t>(n) < buffer.size()) s.loop->readDrained(s.fd);
+      return n;
     }
-    if (n == 0) co_return 0;  // end of stream, which stays readable: never marked drained
+    if (n == 0) return 0;  // end of stream, which stays readable: never marked drained
     int error = errno;
     if (error == EINTR) continue;
     if (!wouldBlock(error)) throw OSError(operation, error);
-    s->loop->readDrained(s->fd);
+    s.loop->readDrained(s.fd);
+    return -1;
+  }
+}
+
+Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<char> buffer,
+                               const char* operation) {
+  for (;;) {
+    std::ptrdiff_t n = tryReceive(*s, buffer, operation);
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    co_await detail::readable(*s, operation);
   }
 }
 
@@ -242,7 +219,7 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
   while (!first.empty() || !data.empty()) {
     if (s->fd < 0) throw SocketClosedError(operation);
     if (!s->loop->mayWrite(s->fd)) {
-      co_await writable(*s, operation);
+      co_await detail::writable(*s, operation);
       continue;
     }
     iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},
@@ -411,7 +388,7 @@ Future<std::pair<std::string, AsyncSocket>> AsyncSocket::acceptAddr() {
     if (error == EINTR || error == ECONNABORTED) continue;  // the peer gave up: take the next
     if (!wouldBlock(error)) throw OSError("accept", error);
     self->loop->readDrained(self->fd);
-    co_await readable(*self, "accept");
+    co_await detail::readable(*self, "accept");
   }
 }
 
@@ -430,7 +407,7 @@ Future<void> completeConnect(std::shared_ptr<AsyncSocket::State> s, const sockad
   int error = errno;
   if (error != EINPROGRESS && error != EINTR) throw OSError("connect to " + target, error);
   for (;;) {
-    co_await writable(*s, "connect");
+    co_await detail::writable(*s, "connect");
     socklen_t size = sizeof error;
     if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0) error = errno;
     if (error != 0) throw OSError("connect to " + target, error);

@@ -51,6 +51,42 @@ struct AsyncSocket::State {
 
 namespace detail {
 
+/// Suspends until the socket is ready in one direction; throws SocketClosedError if it is
+/// closed, or its wait cancelled, meanwhile. The wait record lives in the awaiter, in the
+/// suspended coroutine's frame: no allocation.
+struct Readiness {
+  AsyncSocket::State& socket;
+  bool forWrite;
+  const char* operation;
+  IoWait wait{};
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    wait.waiter = h;
+    if (forWrite) {
+      socket.loop->waitWritable(socket.fd, wait);
+    } else {
+      socket.loop->waitReadable(socket.fd, wait);
+    }
+  }
+  void await_resume() const {
+    if (wait.cancelled || socket.fd < 0) throw SocketClosedError(operation);
+  }
+};
+
+/// Awaits readability of `s`.
+inline Readiness readable(AsyncSocket::State& s, const char* operation) {
+  return {s, false, operation};
+}
+/// Awaits writability of `s`.
+inline Readiness writable(AsyncSocket::State& s, const char* operation) {
+  return {s, true, operation};
+}
+
+/// One receive system call: bytes read, 0 at end of stream, or -1 when nothing is there (the
+/// descriptor is then known drained; await `readable`). Throws OSError, SocketClosedError.
+std::ptrdiff_t tryReceive(AsyncSocket::State& s, std::span<char> buffer, const char* operation);
+
 /// Reaches the shared state behind a handle.
 struct SocketAccess {
   /// The state of `socket` (null for a handle to no socket).

@@ -106,6 +106,9 @@ class [[nodiscard]] Future {
   using promise_type = detail::Promise<T>;
   using Handle = std::coroutine_handle<promise_type>;
 
+  /// No coroutine. A `Future<void>{}` is an already completed future (as Nim's completed
+  /// `newFuture`): awaiting it continues at once, at no cost. Any other `Future<T>{}` is
+  /// invalid: awaiting or reading it throws ValueError.
   Future() noexcept = default;
   /// Takes over the frame of `other`.
   Future(Future&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
@@ -162,7 +165,10 @@ class [[nodiscard]] Future {
   }
 
   void checkReadable() const {
-    if (!handle_) throw ValueError("Future has no coroutine");
+    if (!handle_) {
+      if constexpr (std::is_void_v<T>) return;  // the completed Future<void>{}
+      throw ValueError("Future has no coroutine");
+    }
     if (!handle_.done()) throw ValueError("Future is not finished yet");
     if (handle_.promise().exception) std::rethrow_exception(handle_.promise().exception);
   }
@@ -175,7 +181,13 @@ class [[nodiscard]] Future {
       handle.promise().continuation = awaiting;
     }
     decltype(auto) await_resume() const {
-      if (!handle) throw ValueError("awaited a Future that has no coroutine");
+      if (!handle) {
+        if constexpr (std::is_void_v<T>) {
+          return;  // the completed Future<void>{}
+        } else {
+          throw ValueError("awaited a Future that has no coroutine");
+        }
+      }
       handle.promise().continuation = {};
       if (handle.promise().exception) std::rethrow_exception(handle.promise().exception);
       if constexpr (std::is_void_v<T>) {

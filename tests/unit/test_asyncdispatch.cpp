@@ -265,3 +265,19 @@ TEST(All, StartsEverythingAtOnce) {
   waitFor(all(std::move(futures)));
   EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(280));  // not 10 x 30 ms in turn
 }
+
+TEST(Future, DefaultVoidFutureIsCompletedOthersAreInvalid) {
+  Future<void> done;
+  EXPECT_TRUE(done.finished());
+  EXPECT_FALSE(done.failed());
+  EXPECT_NO_THROW(done.read());
+  auto body = []() -> Future<int> {
+    co_await Future<void>{};  // continues at once, no suspension
+    co_return 3;
+  };
+  auto f = body();
+  EXPECT_TRUE(f.finished());  // never suspended
+  EXPECT_EQ(f.read(), 3);
+  auto invalid = []() -> Future<int> { co_return co_await Future<int>{}; };
+  EXPECT_THROW(waitFor(invalid()), ValueError);
+}
