@@ -156,10 +156,12 @@ bool startsWithIgnoreCase(std::string_view s, std::string_view prefix) noexcept 
 bool parseDecimal(std::string_view s, std::uint64_t& value) noexcept {
   if (s.empty()) return false;
   value = 0;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   for (const char c : s) {
     if (!isDigit(c)) return false;
     const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
+    // value * 10 + digit <= kMax, without a division per digit.
+    if (value > kMax / 10 || (value == kMax / 10 && digit > kMax % 10)) return false;
     value = value * 10 + digit;
   }
   return true;

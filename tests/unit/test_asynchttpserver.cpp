@@ -771,3 +771,21 @@ TEST(NimReadTimeout, WithoutATimeoutAStalledRequestIsWaitedFor) {
   waitFor(client.send("\r\n"));
   EXPECT_EQ(awaitResponse(client).body, "ok");
 }
+
+TEST(Server, OriginFormTargetIsAPathNeverAnAuthority) {
+  Uri seen;
+  TestServer server([&](Request& req) -> Future<void> {
+    seen = req.url;
+    co_await req.respond(Http200, "");
+  });
+  exchange(server.port(), "GET //evil.example/x?a=1&b=%20 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(seen.hostname, "");
+  EXPECT_EQ(seen.path, "//evil.example/x");
+  EXPECT_EQ(seen.query, "a=1&b=%20");
+  exchange(server.port(),
+           "GET http://host.example:81/p?q HTTP/1.1\r\nHost: host.example:81\r\n\r\n");
+  EXPECT_EQ(seen.hostname, "host.example");  // absolute-form goes through parseUri
+  EXPECT_EQ(seen.port, "81");
+  EXPECT_EQ(seen.path, "/p");
+  EXPECT_EQ(seen.query, "q");
+}
