@@ -265,7 +265,11 @@ void Dispatcher::runTimers() {
 // --- The loop --------------------------------------------------------------------------------
 
 void Dispatcher::post(std::function<void()> fn) {
-  auto queue = posted_;
+  remote().post(std::move(fn));
+}
+
+void Dispatcher::Remote::post(std::function<void()> fn) const {
+  auto& queue = queue_;
   std::lock_guard lock(queue->mutex);
   if (!queue->open) return;
   queue->items.push_back(std::move(fn));

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <future>
 #include <span>
+#include <thread>
 
 namespace asynchttp {
 
@@ -587,7 +589,8 @@ void AsyncHttpServer::listen(Port port, std::string_view address) {
   if (!socket_.isClosed()) socket_.close();
   socket_ = newAsyncSocket(settings_.domain);
   if (settings_.reuseAddr) socket_.setSockOpt(OptReuseAddr, true);
-  if (settings_.reusePort) socket_.setSockOpt(OptReusePort, true);
+  // Several loops share the port through SO_REUSEPORT; the kernel spreads connections.
+  if (settings_.reusePort || settings_.threads > 1) socket_.setSockOpt(OptReusePort, true);
   socket_.bindAddr(port, address);
   socket_.listen();
 }
@@ -625,6 +628,7 @@ Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::st
   // its backlog (listen(Port(0)) then serve(getPort()) is how a caller learns the port first).
   bool listening = !socket_.isClosed() && (port == Port(0) || port == getPort());
   if (!listening) listen(port, address);
+  if (settings_.threads > 1 && workers_.empty()) startWorkers(callback, address);
   auto shared = std::make_shared<const RequestCallback>(std::move(callback));
   std::int64_t backoffMs = 0;
   for (;;) {
@@ -649,7 +653,75 @@ Future<void> AsyncHttpServer::serve(Port port, RequestCallback callback, std::st
   }
 }
 
+// One more event loop on its own thread, with its own server listening on the same port. The
+// server lives and dies on that thread; the owner reaches it only by posting to its loop.
+struct AsyncHttpServer::Worker {
+  std::thread thread;
+  std::promise<void> started;
+  Dispatcher::Remote loop;
+  std::weak_ptr<AsyncHttpServer> server;
+};
+
+void AsyncHttpServer::startWorkers(const RequestCallback& callback, const std::string& address) {
+  ServerSettings single = settings_;
+  single.threads = 1;
+  single.reusePort = true;
+  Port port = getPort();
+  for (int i = 1; i < settings_.threads; ++i) {
+    auto worker = std::make_unique<Worker>();
+    auto ready = worker->started.get_future();
+    worker->thread = std::thread([&w = *worker, single, port, address, callback] {
+      bool running = false;
+      try {
+        auto server = newAsyncHttpServer(single);
+        server->listen(port, address);
+        w.loop = getGlobalDispatcher().remote();
+        w.server = server;
+        auto serving = server->serve(port, callback, address);
+        running = true;
+        w.started.set_value();
+        try {
+          waitFor(std::move(serving));
+        } catch (...) {
+          server->close();  // closed here, on its own thread, whatever ended serving
+          throw;
+        }
+        while (hasPendingOperations()) poll();  // let closing connections finish
+      } catch (...) {
+        if (running) {
+          detail::reportDetachedException(std::current_exception());
+        } else {
+          w.started.set_exception(std::current_exception());
+        }
+      }
+    });
+    try {
+      ready.get();  // a worker that cannot listen makes serve() fail here
+    } catch (...) {
+      worker->thread.join();
+      stopWorkers();
+      throw;
+    }
+    workers_.push_back(std::move(worker));
+  }
+}
+
+void AsyncHttpServer::stopWorkers() noexcept {
+  for (auto& worker : workers_) {
+    worker->loop.post([server = worker->server] {
+      if (auto s = server.lock()) s->close();
+    });
+  }
+  for (auto& worker : workers_) worker->thread.join();
+  workers_.clear();
+}
+
+AsyncHttpServer::~AsyncHttpServer() {
+  stopWorkers();
+}
+
 void AsyncHttpServer::close() {
+  stopWorkers();
   socket_.close();
   // A copy: a connection leaves the set when its coroutine ends, which must not invalidate
   // this loop should it happen inside it.

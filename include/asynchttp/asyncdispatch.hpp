@@ -292,6 +292,25 @@ class Dispatcher {
   /// Runs `fn` on this loop's thread; safe to call from any thread.
   void post(std::function<void()> fn);
 
+  struct PostQueue;
+  /// A handle for posting to this loop from any thread; it outlives the loop safely (work
+  /// posted after the loop is gone is dropped).
+  class Remote {
+   public:
+    /// Runs `fn` on the loop's thread, or drops it if the loop is gone.
+    void post(std::function<void()> fn) const;
+
+   private:
+    friend class Dispatcher;
+    std::shared_ptr<PostQueue> queue_;
+  };
+  /// A Remote for this loop.
+  Remote remote() const {
+    Remote r;
+    r.queue_ = posted_;
+    return r;
+  }
+
   /// Counts a wait on work outside the loop (a helper thread that will post back), so that
   /// waitFor keeps polling until it arrives.
   void beginExternalWait() noexcept { ++externalWaits_; }
@@ -318,8 +337,6 @@ class Dispatcher {
     static const Descriptor kUnregistered{};
     return isRegistered(fd) ? descriptors_[static_cast<std::size_t>(fd)] : kUnregistered;
   }
-  struct PostQueue;
-
   void handleEvent(int fd, std::uint32_t flags);
   void runTimers();
   void runReady();

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace asynchttp {
 
@@ -73,6 +74,10 @@ struct ServerSettings {
   /// 0: wait forever (Nim's default).
   std::int64_t readTimeout = 0;
   int domain = AF_INET;  ///< AF_INET or AF_INET6
+  /// Event loops serving connections: the thread that calls `serve` plus `threads - 1` more,
+  /// each with its own SO_REUSEPORT listener and nothing shared on the request path. With more
+  /// than one, the callback runs on several threads at once and must be thread-safe.
+  int threads = 1;
 };
 
 /// An HTTP server: a listening socket and the settings its connections follow.
@@ -80,6 +85,10 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
  public:
   /// A server with `settings`; it listens once `listen` or `serve` is called.
   explicit AsyncHttpServer(ServerSettings settings);
+  /// Closes the server and joins its worker threads.
+  ~AsyncHttpServer();
+  AsyncHttpServer(const AsyncHttpServer&) = delete;
+  AsyncHttpServer& operator=(const AsyncHttpServer&) = delete;
 
   /// Listens on `address` (empty: every address) and `port` (Port(0): any free one). Throws
   /// OSError.
@@ -108,6 +117,10 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   AsyncSocket socket_;
   int maxDescriptors_;
   std::shared_ptr<detail::ConnectionSet> connections_;
+  struct Worker;
+  std::vector<std::unique_ptr<Worker>> workers_;  // the other threads' servers, when threads > 1
+  void startWorkers(const RequestCallback& callback, const std::string& address);
+  void stopWorkers() noexcept;
 };
 
 /// A new server (Nim's signature); listen with `serve` or `listen`.

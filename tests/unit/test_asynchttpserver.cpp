@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <regex>
+#include <set>
+#include <thread>
 
 using namespace asynchttp;
 using namespace asynchttp::testing;
@@ -788,4 +791,40 @@ TEST(Server, OriginFormTargetIsAPathNeverAnAuthority) {
   EXPECT_EQ(seen.port, "81");
   EXPECT_EQ(seen.path, "/p");
   EXPECT_EQ(seen.query, "q");
+}
+
+TEST(Server, SeveralThreadsEachWithItsOwnLoopServeOnePort) {
+  std::mutex mutex;
+  std::set<std::thread::id> servingThreads;
+  auto server = newAsyncHttpServer({.threads = 2});
+  server->listen(Port(0), "127.0.0.1");
+  auto serving = server->serve(
+      server->getPort(),
+      [&](Request& req) -> Future<void> {
+        {
+          std::lock_guard lock(mutex);
+          servingThreads.insert(std::this_thread::get_id());
+        }
+        co_await req.respond(Http200, req.url.path);
+      },
+      "127.0.0.1");
+  // Connections are spread by the kernel (SO_REUSEPORT); 64 land on both loops but with
+  // probability 2^-63 of all landing on one.
+  std::vector<Future<std::string>> answers;
+  for (int i = 0; i < 64; ++i) {
+    answers.push_back([](Port port, int n) -> Future<std::string> {
+      auto s = newAsyncSocket();
+      co_await s.connect("127.0.0.1", port);
+      co_await s.send("GET /" + std::to_string(n) +
+                      " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      auto r = co_await readResponse(s);
+      co_return r.body;
+    }(server->getPort(), i));
+  }
+  auto bodies = waitFor(all(std::move(answers)));
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(bodies[i], "/" + std::to_string(i));
+  server->close();  // stops and joins the other loop
+  waitFor(std::move(serving));
+  drainLoop();
+  EXPECT_EQ(servingThreads.size(), 2u);
 }
