@@ -3,12 +3,16 @@
 #include "asyncnet_internal.hpp"
 #include "http1_parser.hpp"
 
+#include <malloc.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <future>
 #include <span>
@@ -117,6 +121,91 @@ bool hasToken(std::string_view list, std::string_view token) {
   return false;
 }
 
+// One-page blocks for receive buffers, from mmap'd slabs kept per thread. A released block
+// is madvise'd away: an idle connection's buffer then costs no resident memory at all (from
+// the malloc heap, freed 4 KiB chunks mostly stay resident: 6.9 KiB per idle connection).
+class PagePool {
+ public:
+  static constexpr std::size_t kPage = 4096, kSlabPages = 64;
+  PagePool() = default;
+  PagePool(const PagePool&) = delete;
+  PagePool& operator=(const PagePool&) = delete;
+  ~PagePool() {
+    for (void* slab : slabs_) ::munmap(slab, kPage * kSlabPages);
+  }
+  static PagePool& local() {
+    thread_local PagePool pool;
+    return pool;
+  }
+  char* take() {
+    if (free_.empty()) {
+      void* slab = ::mmap(nullptr, kPage * kSlabPages, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (slab == MAP_FAILED) throw std::bad_alloc();
+      slabs_.push_back(slab);
+      free_.reserve(slabs_.size() * kSlabPages);  // room for every page: give() never allocates
+      for (std::size_t i = kSlabPages; i-- > 0;)
+        free_.push_back(static_cast<char*>(slab) + i * kPage);
+    }
+    char* page = free_.back();
+    free_.pop_back();
+    return page;
+  }
+  // `resident`: the page holds data worth keeping in memory (a reuse soon); else it is dropped.
+  void give(char* page, bool resident) noexcept {
+    if (!resident) ::madvise(page, kPage, MADV_DONTNEED);
+    free_.push_back(page);  // within the capacity reserved in take()
+  }
+
+ private:
+  std::vector<void*> slabs_;
+  std::vector<char*> free_;
+};
+
+// A connection's receive buffer: one pooled page, or a heap block once a request needs more.
+class ReadBuffer {
+ public:
+  ReadBuffer() = default;
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  ~ReadBuffer() { release(true); }
+
+  char* data() const noexcept { return data_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  // Grows to at least `size` bytes, keeping the first `keep`.
+  void grow(std::size_t size, std::size_t keep) {
+    char* bigger;
+    std::size_t capacity;
+    if (size <= PagePool::kPage) {
+      bigger = PagePool::local().take();
+      capacity = PagePool::kPage;
+    } else {
+      capacity = (size + PagePool::kPage - 1) / PagePool::kPage * PagePool::kPage;
+      bigger = static_cast<char*>(std::malloc(capacity));
+      if (!bigger) throw std::bad_alloc();
+    }
+    if (keep > 0) std::memcpy(bigger, data_, keep);
+    release(true);
+    data_ = bigger;
+    capacity_ = capacity;
+  }
+  // Frees the buffer; `resident` keeps a pooled page's memory for the next connection.
+  void release(bool resident) noexcept {
+    if (!data_) return;
+    if (capacity_ == PagePool::kPage) {
+      PagePool::local().give(data_, resident);
+    } else {
+      std::free(data_);
+    }
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+ private:
+  char* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 }  // namespace
 
 namespace detail {
@@ -124,6 +213,21 @@ namespace detail {
 // The connections a server has started, so that closing the server can end them.
 struct ConnectionSet {
   std::vector<Connection*> live;
+  // Once a second, while there are connections, memory of the idle ones is released.
+  struct Sweeper : TimerNode {
+    ConnectionSet* set = nullptr;
+  } sweeper;
+  Dispatcher* loop = nullptr;
+
+  ConnectionSet();
+  ~ConnectionSet() {
+    if (loop) loop->cancelTimer(sweeper);
+  }
+  ConnectionSet(const ConnectionSet&) = delete;
+  ConnectionSet& operator=(const ConnectionSet&) = delete;
+  void add(Connection* connection);
+  void remove(Connection* connection) noexcept;
+  void sweep();
 };
 
 // One client connection: reads requests, calls the callback, writes responses, in order.
@@ -139,7 +243,7 @@ class Connection {
         callback_(std::move(callback)),
         siblings_(std::move(siblings)),
         decoder_(limits_) {
-    siblings_->live.push_back(this);
+    siblings_->add(this);
     limits_.maxRequestLine = settings.maxRequestLine;
     limits_.maxHeaderBytes = settings.maxHeaderBytes;
     limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
@@ -151,12 +255,12 @@ class Connection {
     request_.client = std::move(client);
     request_.hostname = std::move(address);
     request_.connection_ = this;
-    buffer_.resize(kInitialReadBuffer);
+    buffer_.grow(kInitialReadBuffer, 0);
   }
 
   ~Connection() {
     socket_->loop->cancelTimer(deadline_);
-    std::erase(siblings_->live, this);
+    siblings_->remove(this);
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -164,6 +268,23 @@ class Connection {
   // Serves requests until the peer leaves, an error response ends the connection, a request
   // asks to close, or the server closes. Never throws.
   Future<void> run();
+
+  // Frees the buffers of a connection idle since `cutoff` or longer: an idle keep-alive
+  // connection then costs its coroutine frame and socket state only. They come back on the
+  // next request. Safe while the read is pending: no view into the buffer is held then.
+  std::size_t releaseIfIdleSince(Clock::time_point cutoff) noexcept {
+    if (!idle_ || idleSince_ > cutoff || !socket_->writing.empty()) return 0;
+    std::size_t released = buffer_.capacity() + socket_->pendingOutput.capacity() +
+                           socket_->writing.capacity() + request_.body.capacity();
+    buffer_.release(false);
+    begin_ = end_ = 0;
+    std::string().swap(socket_->pendingOutput);
+    std::string().swap(socket_->writing);
+    std::string().swap(request_.body);
+    request_.headers = HttpHeaders();
+    std::vector<HeaderField>().swap(head_.headers);
+    return released;
+  }
 
   // The server is closing: close now if idle, else after the response in progress.
   void shutdown() noexcept {
@@ -214,7 +335,7 @@ class Connection {
   RequestHead head_;
   ChunkedDecoder decoder_;
   Request request_;
-  std::string buffer_;  // received bytes; [begin_, end_) not yet parsed
+  ReadBuffer buffer_;  // received bytes; [begin_, end_) not yet parsed
   std::size_t begin_ = 0, end_ = 0;
   std::size_t scanned_ = 0;  // bytes of a partial head already searched for its end
   // The exchange in progress.
@@ -223,7 +344,8 @@ class Connection {
   bool headRequest_ = false;
   bool continueSent_ = false;
   bool closeAfterResponse_ = false;
-  bool idle_ = false;     // waiting for the first byte of a request
+  bool idle_ = false;  // waiting for the first byte of a request
+  Clock::time_point idleSince_;
   bool closing_ = false;  // the server is closing: no request after the current one
   bool readingBody_ = false;
   bool timedOut_ = false;
@@ -234,18 +356,53 @@ class Connection {
   std::int64_t readTimeout_ = 0;
 };
 
+constexpr auto kIdleRelease = std::chrono::seconds(1);
+constexpr std::size_t kTrimThreshold = 1 << 20;
+
+ConnectionSet::ConnectionSet() {
+  sweeper.set = this;
+  sweeper.fire = [](TimerNode& node) { static_cast<Sweeper&>(node).set->sweep(); };
+}
+
+void ConnectionSet::add(Connection* connection) {
+  live.push_back(connection);
+  if (!loop) loop = &getGlobalDispatcher();
+  if (sweeper.heapIndex == TimerNode::kNotQueued) {
+    sweeper.deadline = loop->now() + kIdleRelease;
+    loop->addTimer(sweeper);
+  }
+}
+
+void ConnectionSet::remove(Connection* connection) noexcept {
+  std::erase(live, connection);
+  if (live.empty() && loop) loop->cancelTimer(sweeper);  // no timer keeps an idle loop busy
+}
+
+void ConnectionSet::sweep() {
+  auto cutoff = loop->now() - kIdleRelease;
+  std::size_t released = 0;
+  for (Connection* connection : live) released += connection->releaseIfIdleSince(cutoff);
+  // glibc keeps freed chunks in its heap; hand the pages back when much was freed at once.
+  if (released > kTrimThreshold) ::malloc_trim(0);
+  if (!live.empty()) {
+    sweeper.deadline = loop->now() + kIdleRelease;
+    loop->addTimer(sweeper);
+  }
+}
+
 // The free tail of the read buffer, made room for by compacting or growing it.
 std::span<char> Connection::readSpace() {
-  if (end_ == buffer_.size()) {
+  if (end_ == buffer_.capacity()) {
     if (begin_ > 0) {  // compact: parsed bytes are gone, views into them were copied
-      buffer_.erase(0, begin_);
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
       end_ -= begin_;
       begin_ = 0;
-      buffer_.resize(buffer_.capacity());
     }
-    if (buffer_.size() - end_ < kMinReadSpace) buffer_.resize(buffer_.size() * 2);
+    if (buffer_.capacity() - end_ < kMinReadSpace) {
+      buffer_.grow(std::max(buffer_.capacity() * 2, kInitialReadBuffer), end_);
+    }
   }
-  return {buffer_.data() + end_, buffer_.size() - end_};
+  return {buffer_.data() + end_, buffer_.capacity() - end_};
 }
 
 // Receives more into the buffer (for chunked bodies); false at end of stream.
@@ -396,6 +553,7 @@ Future<void> Connection::run() {
         scanned_ = end_ - begin_;
         co_await flush();  // one write for the whole batch of responses
         idle_ = begin_ == end_;
+        if (idle_) idleSince_ = socket_->loop->now();
         if (idle_ && closing_) break;
         armDeadline();
         std::ptrdiff_t n;
