@@ -255,7 +255,11 @@ void Dispatcher::cancelTimer(TimerNode& timer) noexcept {
 }
 
 void Dispatcher::runTimers() {
-  while (!timers_.empty() && timers_.front()->deadline <= now_) {
+  // Only timers armed before this pass: one re-armed while it runs (sleepAsync(0) in a loop)
+  // waits for the next turn instead of keeping this one going forever.
+  const std::uint64_t armedBefore = timerSequence_;
+  while (!timers_.empty() && timers_.front()->deadline <= now_ &&
+         timers_.front()->sequence < armedBefore) {
     TimerNode& timer = *timers_.front();
     cancelTimer(timer);
     timer.fire(timer);  // may add or cancel timers, or resume a coroutine
@@ -302,6 +306,16 @@ int Dispatcher::waitTimeout(int timeoutMs) const noexcept {
 }
 
 void Dispatcher::poll(int timeoutMs) {
+  if (polling_) {
+    throw ValueError(
+        "poll (or waitFor) called from inside the loop, by a callback or coroutine it runs: "
+        "co_await instead");
+  }
+  struct Polling {
+    bool& flag;
+    explicit Polling(bool& f) : flag(f) { flag = true; }
+    ~Polling() { flag = false; }
+  } polling(polling_);
   if (!hasPendingOperations()) {
     std::lock_guard lock(posted_->mutex);
     if (posted_->items.empty()) {
@@ -383,8 +397,15 @@ bool hasPendingOperations() {
 
 namespace detail {
 
+Clock::time_point deadlineAfter(Clock::time_point now, std::int64_t ms) noexcept {
+  // Saturates: a huge timeout means "never", not an overflow.
+  auto room = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - now);
+  if (ms >= room.count()) return Clock::time_point::max();
+  return now + std::chrono::milliseconds(std::max<std::int64_t>(ms, 0));
+}
+
 TimerAwaiter::TimerAwaiter(std::int64_t ms) {
-  deadline = getGlobalDispatcher().now() + std::chrono::milliseconds(ms);
+  deadline = deadlineAfter(getGlobalDispatcher().now(), ms);
   fire = [](TimerNode& node) { static_cast<TimerAwaiter&>(node).waiter.resume(); };
 }
 
@@ -396,7 +417,7 @@ void TimerAwaiter::await_suspend(std::coroutine_handle<> h) {
 TimeoutAwaiter::TimeoutAwaiter(std::coroutine_handle<> watchedHandle, PromiseBase& promise,
                                std::int64_t ms)
     : watched(watchedHandle), watchedPromise(&promise) {
-  deadline = getGlobalDispatcher().now() + std::chrono::milliseconds(ms);
+  deadline = deadlineAfter(getGlobalDispatcher().now(), ms);
   fire = [](TimerNode& node) {
     auto& self = static_cast<TimeoutAwaiter&>(node);
     self.timedOut = true;
@@ -406,6 +427,9 @@ TimeoutAwaiter::TimeoutAwaiter(std::coroutine_handle<> watchedHandle, PromiseBas
 }
 
 void TimeoutAwaiter::await_suspend(std::coroutine_handle<> h) {
+  if (watchedPromise->continuation) {
+    throw ValueError("withTimeout: the future is already awaited by another coroutine");
+  }
   waiter = h;
   watchedPromise->continuation = h;
   getGlobalDispatcher().addTimer(*this);

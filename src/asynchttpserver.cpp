@@ -29,6 +29,10 @@ constexpr std::size_t kCopyBodyLimit = 16 * 1024;
 constexpr std::size_t kFlushThreshold = 64 * 1024;
 constexpr std::size_t kInitialReadBuffer = 4096;
 constexpr std::size_t kMinReadSpace = 2048;
+// Content-Length bodies: reserved up front up to this (address space, not yet memory), and
+// received in steps of kBodyChunk, each committed only as its bytes arrive.
+constexpr std::size_t kEagerBodyReserve = 1 << 20;
+constexpr std::size_t kBodyChunk = 64 * 1024;
 // After an error response: how long and how much to drain before closing, so that the client
 // reads the response instead of a reset caused by its unread request bytes.
 constexpr std::int64_t kLingerMs = 1000;
@@ -126,7 +130,7 @@ bool hasToken(std::string_view list, std::string_view token) {
 // the malloc heap, freed 4 KiB chunks mostly stay resident: 6.9 KiB per idle connection).
 class PagePool {
  public:
-  static constexpr std::size_t kPage = 4096, kSlabPages = 64;
+  static constexpr std::size_t kPage = 4096, kSlabPages = 64, kMaxResidentFree = 256;
   PagePool() = default;
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
@@ -153,7 +157,9 @@ class PagePool {
   }
   // `resident`: the page holds data worth keeping in memory (a reuse soon); else it is dropped.
   void give(char* page, bool resident) noexcept {
-    if (!resident) ::madvise(page, kPage, MADV_DONTNEED);
+    // Past kMaxResidentFree free pages, even a reusable one is dropped: a burst of
+    // connections must not stay resident for the life of the thread.
+    if (!resident || free_.size() >= kMaxResidentFree) ::madvise(page, kPage, MADV_DONTNEED);
     free_.push_back(page);  // within the capacity reserved in take()
   }
 
@@ -243,7 +249,6 @@ class Connection {
         callback_(std::move(callback)),
         siblings_(std::move(siblings)),
         decoder_(limits_) {
-    siblings_->add(this);
     limits_.maxRequestLine = settings.maxRequestLine;
     limits_.maxHeaderBytes = settings.maxHeaderBytes;
     limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
@@ -256,6 +261,7 @@ class Connection {
     request_.hostname = std::move(address);
     request_.connection_ = this;
     buffer_.grow(kInitialReadBuffer, 0);
+    siblings_->add(this);  // last: a constructor that throws leaves no dangling entry
   }
 
   ~Connection() {
@@ -344,7 +350,9 @@ class Connection {
   bool headRequest_ = false;
   bool continueSent_ = false;
   bool closeAfterResponse_ = false;
-  bool idle_ = false;  // waiting for the first byte of a request
+  bool finalSent_ = false;        // a final (non-1xx) response was sent for this request
+  std::size_t interimBytes_ = 0;  // bytes of 1xx responses, which do not answer a request
+  bool idle_ = false;             // waiting for the first byte of a request
   Clock::time_point idleSince_;
   bool closing_ = false;  // the server is closing: no request after the current one
   bool readingBody_ = false;
@@ -357,6 +365,7 @@ class Connection {
 };
 
 constexpr auto kIdleRelease = std::chrono::seconds(1);
+constexpr auto kWorkerDrain = std::chrono::seconds(5);
 constexpr std::size_t kTrimThreshold = 1 << 20;
 
 ConnectionSet::ConnectionSet() {
@@ -486,6 +495,8 @@ bool Connection::fillRequest() {
   headRequest_ = head_.method == HttpHead;
   continueSent_ = false;
   closeAfterResponse_ = false;
+  finalSent_ = false;
+  interimBytes_ = 0;
   return true;
 }
 
@@ -497,13 +508,18 @@ Future<bool> Connection::readBody() {
     body.assign(buffer_.data() + begin_, buffered);
     consume(buffered);
     if (buffered == length) co_return true;
+    co_await flush();  // answers to earlier pipelined requests do not wait for this body
     if (head_.expectContinue && !continueSent_) co_await sendContinue();
     // Receive the rest straight into the body: the only copy in user space is the kernel's.
-    body.resize(length);
+    // Memory is committed as bytes arrive (a reservation is address space until written), so
+    // a client announcing 8 MiB and sending nothing costs little.
+    body.reserve(std::min(length, kEagerBodyReserve));
     std::size_t have = buffered;
     while (have < length) {
-      std::size_t n =
-          co_await receiveRaw(socket_, std::span(body.data() + have, length - have), "recv");
+      std::size_t chunk = std::min(length - have, kBodyChunk);
+      body.resize(have + chunk);
+      std::size_t n = co_await receiveRaw(socket_, std::span(body.data() + have, chunk), "recv");
+      body.resize(have + n);
       if (n == 0) co_return false;  // the client left mid-body
       have += n;
     }
@@ -519,6 +535,7 @@ Future<bool> Connection::readBody() {
         co_await sendError(r.error, r.reason);
         co_return false;
       }
+      co_await flush();
       if (head_.expectContinue && !continueSent_) co_await sendContinue();
       if (!co_await readMore()) co_return false;
     }
@@ -579,6 +596,7 @@ Future<void> Connection::run() {
         co_return;
       }
       if (head_.framing != BodyFraming::none) {
+        armDeadline();  // also for a head that was already buffered (pipelined)
         readingBody_ = true;
         bool bodyOk = co_await readBody();
         readingBody_ = false;
@@ -590,20 +608,34 @@ Future<void> Connection::run() {
       // it already answered is written first, so that it does not wait with it.
       std::uint64_t markBefore = outputMark();
       std::exception_ptr failure;
+      bool peerGone = false;
       corked_ = true;
+      // `handling` outlives everything below: the handler holds `request_` until it is done,
+      // even when the connection fails under it.
+      Future<void> handling;
       try {
-        Future<void> handling = (*callback_)(request_);
-        if (!handling.finished()) {
-          corked_ = false;
-          co_await flush();
-        }
-        co_await handling;
+        handling = (*callback_)(request_);
       } catch (...) {
         failure = std::current_exception();
       }
+      if (!failure && !handling.finished()) {
+        corked_ = false;
+        try {
+          co_await flush();
+        } catch (const OSError&) {
+          peerGone = true;  // the handler still runs to its end; its writes will fail
+        }
+      }
+      if (!failure) {
+        try {
+          co_await handling;
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
       corked_ = true;
-      if (socket_->fd < 0 || request_.client.isClosed()) break;
-      bool answered = outputMark() != markBefore;
+      if (peerGone || socket_->fd < 0 || request_.client.isClosed()) break;
+      bool answered = finalSent_ || outputMark() - markBefore > interimBytes_;
       if (failure) {
         co_await handlerFailed(failure, answered);
         co_return;
@@ -643,8 +675,16 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
     checkHeaderText(key, "name");
     checkHeaderText(value, "value");
   }
+  if (!is1xx(code)) {
+    if (finalSent_) {
+      throw ValueError("respond: this request was already answered (" + to_string(code) +
+                       " would be taken for the next request's response)");
+    }
+    finalSent_ = true;
+  }
   bool given = headers.len() > 0;  // most responses give no headers: skip the lookups
   std::string& out = socket_->pendingOutput;
+  std::size_t startSize = out.size();
   appendStatusLine(out, code);
   if (!given || !headers.hasKey("Date")) {
     out += "Date: ";
@@ -676,6 +716,7 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
   }
   out += "\r\n";
   if (bodyless || headRequest_) content = {};
+  if (is1xx(code)) interimBytes_ += out.size() - startSize;
   if (content.size() > kCopyBodyLimit) {
     return sendAll(socket_, content, "send");  // head and body leave in one sendmsg
   }
@@ -844,7 +885,10 @@ void AsyncHttpServer::startWorkers(const RequestCallback& callback, const std::s
           server->close();  // closed here, on its own thread, whatever ended serving
           throw;
         }
-        while (hasPendingOperations()) poll();  // let closing connections finish
+        // Let closing connections finish, for a while: close() joins this thread, and a
+        // handler or client that never ends must not keep it waiting forever.
+        auto until = Clock::now() + detail::kWorkerDrain;
+        while (hasPendingOperations() && Clock::now() < until) poll(100);
       } catch (...) {
         if (running) {
           detail::reportDetachedException(std::current_exception());

@@ -121,10 +121,11 @@ struct ResolveAwaiter {
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     Dispatcher& loop = getGlobalDispatcher();
+    Dispatcher::Remote remote = loop.remote();  // safe even if this thread's loop is gone
     // Counted as an external wait, so the loop keeps polling until the thread posts back.
-    std::thread([&loop, h, result = result, domain = domain, host = host, port = port] {
+    std::thread([remote, h, result = result, domain = domain, host = host, port = port] {
       *result = resolveBlocking(domain, host, port);
-      loop.post([h] { h.resume(); });
+      remote.post([h] { h.resume(); });
     }).detach();
     loop.beginExternalWait();
   }
@@ -174,6 +175,10 @@ std::shared_ptr<AsyncSocket::State> adoptDescriptor(int fd, int domain, Dispatch
     throw;
   }
   state->fd = fd;
+  int type = SOCK_STREAM;
+  socklen_t length = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0)
+    state->stream = type == SOCK_STREAM;
   return state;
 }
 
@@ -190,7 +195,7 @@ std::ptrdiff_t tryReceive(AsyncSocket::State& s, std::span<char> buffer, const c
     ssize_t n = ::recv(s.fd, buffer.data(), buffer.size(), 0);
     if (n > 0) {
       // A short read emptied the socket: the next read waits for the event, not for EAGAIN.
-      if (static_cast<std::size_t>(n) < buffer.size()) s.loop->readDrained(s.fd);
+      if (s.stream && static_cast<std::size_t>(n) < buffer.size()) s.loop->readDrained(s.fd);
       return n;
     }
     if (n == 0) return 0;  // end of stream, which stays readable: never marked drained
@@ -213,6 +218,14 @@ Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<
 
 Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view data,
                      const char* operation) {
+  co_await WriterTurn{*s, {}, nullptr};  // FIFO behind a send in flight: bytes leave in call order
+  struct Turn {
+    AsyncSocket::State& socket;
+    ~Turn() {
+      socket.writing.clear();
+      socket.passWriterTurn();
+    }
+  } turn{*s};
   // Whatever the socket holds corked goes first, in the same system call where possible.
   s->writing.swap(s->pendingOutput);
   std::string_view first = s->writing;
@@ -232,10 +245,7 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
     if (n < 0) {
       int error = errno;
       if (error == EINTR) continue;
-      if (!wouldBlock(error)) {
-        s->writing.clear();
-        throw OSError(operation, error);
-      }
+      if (!wouldBlock(error)) throw OSError(operation, error);
       s->loop->writeBlocked(s->fd);
       continue;
     }
@@ -247,7 +257,6 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
     first.remove_prefix(fromFirst);
     data.remove_prefix(sent - fromFirst);
   }
-  s->writing.clear();
 }
 
 }  // namespace detail
@@ -415,7 +424,12 @@ Future<void> completeConnect(std::shared_ptr<AsyncSocket::State> s, const sockad
     // us early: done only once the peer is known.
     sockaddr_storage peer{};
     socklen_t peerLength = sizeof peer;
-    if (::getpeername(s->fd, reinterpret_cast<sockaddr*>(&peer), &peerLength) == 0) break;
+    if (::getpeername(s->fd, reinterpret_cast<sockaddr*>(&peer), &peerLength) == 0) {
+      // Events from before the connect (an unconnected socket reports a hang-up) say nothing
+      // about the connection: start its readiness afresh.
+      s->loop->resetReadiness(s->fd);
+      break;
+    }
     if (errno != ENOTCONN) throw OSError("connect to " + target, errno);
   }
 }

@@ -15,6 +15,10 @@
 
 namespace asynchttp {
 
+namespace detail {
+struct WriterTurn;
+}
+
 // What every handle of one socket shares.
 struct AsyncSocket::State {
   int fd = -1;
@@ -28,6 +32,12 @@ struct AsyncSocket::State {
   std::string writing;  // what a send in progress is writing; swapped with pendingOutput
   std::uint64_t bytesSent = 0;
   std::uint64_t sendCalls = 0;  // successful write system calls, to check batching
+  bool stream = true;           // a short read drains only a stream socket, not datagrams
+  // One writer at a time, in order: the others wait in a FIFO and are handed the turn.
+  bool sendInFlight = false;
+  detail::WriterTurn* waitingWriters = nullptr;
+  detail::WriterTurn* lastWaitingWriter = nullptr;
+  void passWriterTurn() noexcept;
 
   ~State() { close(); }
   void close() noexcept {
@@ -74,6 +84,29 @@ struct Readiness {
   }
 };
 
+/// Waits for the socket's single writer turn (FIFO); on resumption the turn is this caller's.
+struct WriterTurn {
+  AsyncSocket::State& socket;
+  std::coroutine_handle<> waiter;
+  WriterTurn* next = nullptr;
+
+  bool await_ready() noexcept {
+    if (socket.sendInFlight) return false;
+    socket.sendInFlight = true;
+    return true;
+  }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    waiter = h;
+    if (socket.lastWaitingWriter) {
+      socket.lastWaitingWriter->next = this;
+    } else {
+      socket.waitingWriters = this;
+    }
+    socket.lastWaitingWriter = this;
+  }
+  void await_resume() const noexcept {}
+};
+
 /// Awaits readability of `s`.
 inline Readiness readable(AsyncSocket::State& s, const char* operation) {
   return {s, false, operation};
@@ -106,4 +139,15 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
                      const char* operation);
 
 }  // namespace detail
+
+inline void AsyncSocket::State::passWriterTurn() noexcept {
+  detail::WriterTurn* next = waitingWriters;
+  if (!next) {
+    sendInFlight = false;
+    return;
+  }
+  waitingWriters = next->next;
+  if (!waitingWriters) lastWaitingWriter = nullptr;
+  loop->resumeSoon(next->waiter);  // keeps sendInFlight: the turn passes straight to it
+}
 }  // namespace asynchttp

@@ -272,6 +272,13 @@ class Dispatcher {
   bool mayWrite(int fd) const noexcept { return slotOrEmpty(fd).writeReady; }
   /// Records that a write to `fd` found its buffer full.
   void writeBlocked(int fd) noexcept;
+  /// Forgets what events said of `fd` so far (a socket that just connected).
+  void resetReadiness(int fd) noexcept {
+    if (!isRegistered(fd)) return;
+    Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
+    d.readReady = d.writeReady = true;
+    d.hungUp = false;
+  }
 
   /// Suspends `wait.waiter` until `fd` is readable (or closed).
   void waitReadable(int fd, IoWait& wait) noexcept;
@@ -351,6 +358,7 @@ class Dispatcher {
   std::vector<Descriptor> descriptors_;  // indexed by fd: stale events find an empty slot
   int activeDescriptors_ = 0;
   int externalWaits_ = 0;
+  bool polling_ = false;            // inside poll(): a nested poll would corrupt the batch it runs
   std::vector<TimerNode*> timers_;  // binary min-heap on (deadline, sequence)
   std::uint64_t timerSequence_ = 0;
   std::vector<std::coroutine_handle<>> ready_, readyRunning_;
@@ -394,6 +402,9 @@ void asyncCheck(Future<T> fut) {
 Future<void> sleepAsync(std::int64_t ms);
 
 namespace detail {
+
+/// `now + ms`, saturating at the clock's maximum; negative `ms` counts as 0.
+Clock::time_point deadlineAfter(Clock::time_point now, std::int64_t ms) noexcept;
 
 /// Awaits a timer on the current loop; resumes the awaiting coroutine when it fires.
 struct TimerAwaiter : TimerNode {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -280,4 +281,47 @@ TEST(Future, DefaultVoidFutureIsCompletedOthersAreInvalid) {
   EXPECT_EQ(f.read(), 3);
   auto invalid = []() -> Future<int> { co_return co_await Future<int>{}; };
   EXPECT_THROW(waitFor(invalid()), ValueError);
+}
+
+// --- Regressions found in review ----------------------------------------------------------------
+
+TEST(Timers, SleepZeroInALoopDoesNotStarveTheLoop) {
+  bool stop = false;
+  int turns = 0;
+  auto spinner = [&]() -> Future<void> {
+    while (!stop) {
+      ++turns;
+      co_await sleepAsync(0);
+    }
+  };
+  auto spinning = spinner();
+  callSoon([&] { stop = true; });
+  auto start = Clock::now();
+  poll(10);  // must return: each sleepAsync(0) waits for the next turn
+  while (!spinning.finished() && Clock::now() - start < std::chrono::seconds(5)) poll(10);
+  EXPECT_TRUE(spinning.finished());
+  EXPECT_LT(turns, 1000);
+}
+
+TEST(Dispatcher, NestedPollFromInsideTheLoopIsAValueError) {
+  bool threw = false;
+  callSoon([&] {
+    try {
+      waitFor(sleepAsync(1));
+    } catch (const ValueError&) {
+      threw = true;
+    }
+  });
+  poll(0);
+  EXPECT_TRUE(threw);
+  while (hasPendingOperations()) poll(10);
+}
+
+TEST(WithTimeout, AFutureAlreadyAwaitedElsewhereIsRefusedAndHugeTimeoutsSaturate) {
+  auto f = sleepThen(5, 1);
+  auto awaiter = [&]() -> Future<int> { co_return co_await f; }();
+  EXPECT_THROW(waitFor(withTimeout(f, 1000)), ValueError);
+  EXPECT_EQ(waitFor(std::move(awaiter)), 1);
+  auto g = sleepThen(1, 2);
+  EXPECT_TRUE(waitFor(withTimeout(g, std::numeric_limits<std::int64_t>::max())));
 }

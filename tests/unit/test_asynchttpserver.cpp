@@ -828,3 +828,76 @@ TEST(Server, SeveralThreadsEachWithItsOwnLoopServeOnePort) {
   drainLoop();
   EXPECT_EQ(servingThreads.size(), 2u);
 }
+
+// --- Regressions found in review ----------------------------------------------------------------
+
+TEST(Server, HandlerOutlivesAFailedFlushOfItsConnection) {
+  // /slow resets its own client, then waits: flushing /a's answer fails under it. The handler
+  // must still find its Request intact afterwards (ASan catches a use after free here).
+  std::string seenAfterWait;
+  AsyncSocket client;
+  TestServer server([&](Request& req) -> Future<void> {
+    if (req.url.path == "/slow") {
+      linger abort{1, 0};
+      ::setsockopt(client.getFd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      client.close();  // the peer resets: the server's next write fails
+      co_await sleepAsync(20);
+      seenAfterWait = req.url.path;
+      co_await req.respond(Http200, "late");
+      co_return;
+    }
+    co_await req.respond(Http200, "a");  // corked: flushed when /slow starts waiting
+  });
+  ::testing::internal::CaptureStderr();
+  client = connectTo(server.port());
+  waitFor(client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (seenAfterWait.empty() && Clock::now() < deadline) poll(10);
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(seenAfterWait, "/slow");
+}
+
+TEST(Server, PipelinedRequestWithAStalledBodyGetsItsDeadlineAndTheEarlierAnswer) {
+  TestServer server(okHandler, {.readTimeout = kReadTimeout});
+  auto client = connectTo(server.port());
+  waitFor(
+      client.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: "
+                  "x\r\nContent-Length: 10\r\n\r\n"));
+  auto first = awaitResponse(client, 2000);  // not held back by the body that never comes
+  EXPECT_EQ(first.status, 200);
+  auto started = Clock::now();
+  std::string rest = drainUntilClosed(client);
+  EXPECT_EQ(rest.substr(0, 12), "HTTP/1.1 408") << rest;
+  EXPECT_GE(elapsedMs(started), kReadTimeout - kSlack);
+}
+
+TEST(Server, AnsweringTwiceIsRefusedAndTheNextRequestGetsItsOwnAnswer) {
+  bool refused = false;
+  TestServer server([&](Request& req) -> Future<void> {
+    co_await req.respond(Http200, req.url.path);
+    try {
+      co_await req.respond(Http200, "second answer");
+    } catch (const ValueError&) {
+      refused = true;
+    }
+  });
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).body, "/1");
+  EXPECT_EQ(awaitResponse(client).body, "/2");
+  EXPECT_TRUE(refused);
+}
+
+TEST(Server, InterimResponseIsNotAnAnswer) {
+  TestServer server([](Request& req) -> Future<void> {
+    co_await req.respond(Http103, "");
+    if (req.url.path == "/full") co_await req.respond(Http200, "final");
+  });
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET /full HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).status, 103);
+  EXPECT_EQ(awaitResponse(client).body, "final");
+  waitFor(client.send("GET /interim-only HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).status, 103);
+  EXPECT_EQ(awaitResponse(client).status, 500);  // the server completes the exchange
+}

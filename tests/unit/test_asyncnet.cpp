@@ -360,3 +360,32 @@ TEST(AsyncSocket, ReadAfterShortReadWaitsForTheNextEdge) {
   EXPECT_TRUE(waitFor(withTimeout(next, 2000)));
   EXPECT_EQ(next.read(), 4u);
 }
+
+TEST(AsyncSocket, ConcurrentSendsLeaveInCallOrder) {
+  // Both sends are larger than the socket buffers: the second must wait for the first, not
+  // interleave with it or take its place.
+  auto [client, peer] = connectedPair();
+  std::string a(3 * 1024 * 1024, 'a'), b(3 * 1024 * 1024, 'b');
+  auto first = client.send(a);
+  auto second = client.send(b);
+  auto received = waitFor(peer.recv(a.size() + b.size()));
+  waitFor(std::move(first));
+  waitFor(std::move(second));
+  ASSERT_EQ(received.size(), a.size() + b.size());
+  EXPECT_TRUE(received == a + b);
+}
+
+TEST(AsyncSocket, DatagramsAreNotTakenForADrainedStream) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM, 0, fds), 0);
+  auto reader = newAsyncSocket(AsyncFD(fds[0]), AF_UNIX);
+  ASSERT_EQ(::write(fds[1], "one", 3), 3);
+  ASSERT_EQ(::write(fds[1], "two", 3), 3);
+  poll(0);  // the edge for both is consumed here
+  char buffer[64];
+  EXPECT_EQ(waitFor(reader.recvSome(buffer)), 3u);  // short, but another datagram is queued
+  auto next = reader.recvSome(buffer);
+  EXPECT_TRUE(waitFor(withTimeout(next, 2000)));
+  EXPECT_EQ(std::string_view(buffer, 3), "two");
+  ::close(fds[1]);
+}
