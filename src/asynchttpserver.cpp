@@ -102,6 +102,16 @@ void fillOriginForm(std::string_view target, Uri& url) {
   url.path.assign(target.substr(0, question));
 }
 
+// The parser's limits from the server's settings.
+detail::ParserLimits limitsFrom(const ServerSettings& settings) {
+  detail::ParserLimits limits;
+  limits.maxRequestLine = settings.maxRequestLine;
+  limits.maxHeaderBytes = settings.maxHeaderBytes;
+  limits.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
+  limits.maxBody = settings.maxBody;
+  return limits;
+}
+
 // A response header must not smuggle a line break or a NUL into the head.
 void checkHeaderText(std::string_view text, const char* what) {
   for (char c : text) {
@@ -248,15 +258,11 @@ class Connection {
       : socket_(SocketAccess::state(client)),
         callback_(std::move(callback)),
         siblings_(std::move(siblings)),
+        limits_(limitsFrom(settings)),
         decoder_(limits_) {
-    limits_.maxRequestLine = settings.maxRequestLine;
-    limits_.maxHeaderBytes = settings.maxHeaderBytes;
-    limits_.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
-    limits_.maxBody = settings.maxBody;
     readTimeout_ = settings.readTimeout;
     deadline_.owner = this;
     deadline_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->readTimedOut(); };
-    decoder_ = ChunkedDecoder(limits_);
     request_.client = std::move(client);
     request_.hostname = std::move(address);
     request_.connection_ = this;
@@ -700,7 +706,9 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
   // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
   // still announces the length a GET would get.
   bool bodyless = is1xx(code) || code == Http204 || code == Http304;
-  if (!bodyless && (!given || !headers.hasKey("Content-Length"))) {
+  // A length unless the handler framed the body itself (Content-Length or Transfer-Encoding).
+  if (!bodyless &&
+      (!given || (!headers.hasKey("Content-Length") && !headers.hasKey("Transfer-Encoding")))) {
     out += "Content-Length: ";
     appendNumber(out, content.size());
     out += "\r\n";

@@ -466,11 +466,30 @@ Future<void> AsyncSocket::connectUnix(std::string path) {
 }
 
 Future<AsyncSocket> dial(std::string host, Port port) {
+  // Every address the name resolves to (numeric ones need no resolution), in the resolver's
+  // order, each with a socket of its own: a failed connect leaves a socket unusable.
+  std::vector<std::pair<sockaddr_storage, socklen_t>> addresses;
+  for (int domain : {AF_INET, AF_INET6}) {
+    if (auto numeric = numericAddress(domain, host, port); numeric && !host.empty()) {
+      addresses.push_back(*numeric);
+    }
+  }
+  if (addresses.empty()) {
+    ResolveAwaiter resolving{AF_UNSPEC, host, port};  // named: see AsyncSocket::connect
+    Resolved resolved = co_await resolving;
+    if (resolved.error != 0 || resolved.addresses.empty()) {
+      throw OSError("dial: cannot resolve '" + host + "': " + ::gai_strerror(resolved.error),
+                    EHOSTUNREACH);
+    }
+    addresses = std::move(resolved.addresses);
+  }
   std::exception_ptr lastError;
-  for (int domain : {AF_INET6, AF_INET}) {
-    auto socket = newAsyncSocket(domain);
+  std::string target = host + ":" + to_string(port);
+  for (const auto& [address, length] : addresses) {
+    auto socket = newAsyncSocket(address.ss_family);
     try {
-      co_await socket.connect(host, port);
+      co_await completeConnect(detail::SocketAccess::state(socket),
+                               reinterpret_cast<const sockaddr*>(&address), length, target);
       co_return socket;
     } catch (const OSError&) {
       lastError = std::current_exception();

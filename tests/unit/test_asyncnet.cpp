@@ -389,3 +389,12 @@ TEST(AsyncSocket, DatagramsAreNotTakenForADrainedStream) {
   EXPECT_EQ(std::string_view(buffer, 3), "two");
   ::close(fds[1]);
 }
+
+TEST(AsyncSocket, DialByNameTriesEachResolvedAddress) {
+  auto server = listenLocal();  // IPv4 only: a ::1 attempt is refused, 127.0.0.1 then works
+  auto accepted = server.accept();
+  auto client = waitFor(dial("localhost", server.getLocalAddr().second));
+  EXPECT_FALSE(waitFor(std::move(accepted)).isClosed());
+  EXPECT_EQ(client.getPeerAddr().first, "127.0.0.1");
+  EXPECT_THROW(waitFor(dial("no-such-host.invalid", Port(1))), OSError);
+}
