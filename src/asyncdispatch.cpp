@@ -16,14 +16,20 @@ SocketClosedError::SocketClosedError(const std::string& what) : OSError(what, EC
 
 namespace detail {
 
-void reportDetachedException(std::exception_ptr error) noexcept {
+void reportException(std::string_view context, std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "asynchttp: unhandled exception in a detached future: %s\n", e.what());
+    std::fprintf(stderr, "asynchttp: %.*s: %s\n", static_cast<int>(context.size()),
+                 context.data(), e.what());
   } catch (...) {
-    std::fprintf(stderr, "asynchttp: unhandled non-standard exception in a detached future\n");
+    std::fprintf(stderr, "asynchttp: %.*s: a non-standard exception\n",
+                 static_cast<int>(context.size()), context.data());
   }
+}
+
+void reportDetachedException(std::exception_ptr error) noexcept {
+  reportException("unhandled exception in a detached future", error);
 }
 
 namespace {

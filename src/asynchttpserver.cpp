@@ -551,13 +551,7 @@ Future<bool> Connection::readBody() {
 
 // After a handler threw: log it, answer 500 if it had sent nothing, and close.
 Future<void> Connection::handlerFailed(std::exception_ptr failure, bool answered) {
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "asynchttp: request handler failed: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "asynchttp: request handler failed with a non-standard exception\n");
-  }
+  reportException("request handler failed", failure);
   if (!answered) {
     co_await sendError(Http500, "Internal Server Error");
   } else {

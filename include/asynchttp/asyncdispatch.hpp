@@ -39,6 +39,8 @@ class SocketClosedError : public OSError {
 
 namespace detail {
 
+/// Writes "asynchttp: <context>: <what the exception says>" to stderr.
+void reportException(std::string_view context, std::exception_ptr error) noexcept;
 /// Writes "asynchttp: unhandled exception in a detached future: <what>" to stderr.
 void reportDetachedException(std::exception_ptr error) noexcept;
 
