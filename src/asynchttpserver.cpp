@@ -637,7 +637,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         }
       }
       corked_ = true;
-      if (peerGone || socket_->fd < 0 || request_.client.isClosed()) break;
+      if (peerGone || socket_->fd < 0) break;  // closed, by the peer or by the handler
       bool answered = finalSent_ || outputMark() - markBefore > interimBytes_;
       if (failure) {
         co_await handlerFailed(failure, answered);

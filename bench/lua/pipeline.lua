@@ -18,12 +18,5 @@ request = function()
    return req
 end
 
-function done(summary, latency, requests)
-   local e = summary.errors
-   io.write(string.format(
-      "WRK_RESULT requests=%d duration_us=%d bytes=%d p50_us=%.1f p99_us=%.1f " ..
-      "connect=%d read=%d write=%d status=%d timeout=%d\n",
-      summary.requests, summary.duration, summary.bytes,
-      latency:percentile(50.0), latency:percentile(99.0),
-      e.connect, e.read, e.write, e.status, e.timeout))
-end
+-- done(): the machine-readable result line, shared with the plain loads.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "report.lua")
