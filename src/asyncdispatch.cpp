@@ -20,8 +20,8 @@ void reportException(std::string_view context, std::exception_ptr error) noexcep
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "asynchttp: %.*s: %s\n", static_cast<int>(context.size()),
-                 context.data(), e.what());
+    std::fprintf(stderr, "asynchttp: %.*s: %s\n", static_cast<int>(context.size()), context.data(),
+                 e.what());
   } catch (...) {
     std::fprintf(stderr, "asynchttp: %.*s: a non-standard exception\n",
                  static_cast<int>(context.size()), context.data());
@@ -170,8 +170,16 @@ void Dispatcher::cancelWaits(int fd) noexcept {
   for (IoWait** slot : {&d.reader, &d.writer}) {
     if (IoWait* wait = std::exchange(*slot, nullptr)) {
       wait->cancelled = true;
-      ready_.push_back(wait->waiter);
+      wakeSoon(*wait);
     }
+  }
+}
+
+void Dispatcher::wakeSoon(IoWait& wait) {
+  if (wait.callback) {
+    callbacks_.push_back([&wait] { wait.callback(wait); });  // fits std::function's own storage
+  } else {
+    ready_.push_back(wait.waiter);
   }
 }
 
@@ -188,7 +196,7 @@ void Dispatcher::writeBlocked(int fd) noexcept {
 void Dispatcher::waitReadable(int fd, IoWait& wait) noexcept {
   if (!isRegistered(fd)) {
     wait.cancelled = true;
-    ready_.push_back(wait.waiter);
+    wakeSoon(wait);
     return;
   }
   descriptors_[static_cast<std::size_t>(fd)].reader = &wait;
@@ -197,7 +205,7 @@ void Dispatcher::waitReadable(int fd, IoWait& wait) noexcept {
 void Dispatcher::waitWritable(int fd, IoWait& wait) noexcept {
   if (!isRegistered(fd)) {
     wait.cancelled = true;
-    ready_.push_back(wait.waiter);
+    wakeSoon(wait);
     return;
   }
   descriptors_[static_cast<std::size_t>(fd)].writer = &wait;
@@ -362,12 +370,12 @@ void Dispatcher::handleEvent(int fd, std::uint32_t flags) {
     Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
     d.readReady = true;
     if (flags & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d.hungUp = true;
-    if (IoWait* wait = std::exchange(d.reader, nullptr)) wait->waiter.resume();
+    if (IoWait* wait = std::exchange(d.reader, nullptr)) wake(*wait);
   }
   if ((flags & kWritable) && isRegistered(fd)) {
     Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
     d.writeReady = true;
-    if (IoWait* wait = std::exchange(d.writer, nullptr)) wait->waiter.resume();
+    if (IoWait* wait = std::exchange(d.writer, nullptr)) wake(*wait);
   }
 }
 

@@ -20,6 +20,9 @@
 
 namespace asynchttp {
 
+// Literals appended as string_views: no strlen per append (48 instructions per response).
+using namespace std::string_view_literals;
+
 namespace {
 
 // Responses up to this size are copied behind the head into the connection's output and sent
@@ -226,24 +229,85 @@ class ReadBuffer {
 
 namespace detail {
 
-// The connections a server has started, so that closing the server can end them.
-struct ConnectionSet {
-  std::vector<Connection*> live;
-  // Once a second, while there are connections, memory of the idle ones is released.
+struct ConnectionSet;
+
+// A keep-alive connection idle for ServerSettings::idleRelease, reduced to what it takes to
+// wait for its next request: no coroutine frame, no Connection, no buffer, no socket state
+// (104 bytes, from pooled pages: 1 950 bytes per idle connection before). The dispatcher calls
+// it back on readiness; the connection is then made again.
+struct ParkedConnection : IoWait, TimerNode {
+  ConnectionSet* set = nullptr;  // null once the set has let go of it (the server closed)
+  ParkedConnection* previous = nullptr;
+  ParkedConnection* next = nullptr;
+  std::shared_ptr<const RequestCallback> callback;
+  int fd = -1;
+  int domain = AF_INET;
+
+  // The dispatcher's callback: a request begins, the client left, or the wait was cancelled.
+  static void onReadable(IoWait& wait);
+  // The read deadline passed while parked: a silent close, as for any idle connection.
+  static void onDeadline(TimerNode& timer);
+};
+
+// Parked records in pooled pages, apart from the malloc heap: records allocated in the holes
+// that the freed connections leave would keep those heap pages resident.
+class ParkedPool {
+ public:
+  static ParkedPool& local() {
+    thread_local ParkedPool pool;
+    return pool;
+  }
+  ParkedConnection* make() {
+    if (!free_) {
+      char* page = PagePool::local().take();  // kept for reuse while the thread lives
+      for (std::size_t i = 0; i + sizeof(Slot) <= PagePool::kPage; i += sizeof(Slot)) {
+        free_ = new (page + i) Slot{free_};
+      }
+    }
+    Slot* slot = std::exchange(free_, free_->next);
+    return new (slot) ParkedConnection();
+  }
+  void destroy(ParkedConnection* record) noexcept {
+    record->~ParkedConnection();
+    free_ = new (record) Slot{free_};
+  }
+
+ private:
+  union Slot {
+    Slot* next;
+    alignas(ParkedConnection) unsigned char storage[sizeof(ParkedConnection)];
+  };
+  Slot* free_ = nullptr;
+};
+
+// The connections a server has started, so that closing the server can end them, and the
+// parked ones.
+struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
+  ServerSettings settings;
+  std::vector<Connection*> live;  // each connection knows its index: O(1) removal
+  ParkedConnection* parked = nullptr;
+  std::size_t parkedCount = 0;
+  // While there are connections, every idleRelease the idle ones are parked.
   struct Sweeper : TimerNode {
     ConnectionSet* set = nullptr;
   } sweeper;
   Dispatcher* loop = nullptr;
 
-  ConnectionSet();
-  ~ConnectionSet() {
-    if (loop) loop->cancelTimer(sweeper);
-  }
+  explicit ConnectionSet(const ServerSettings& serverSettings);
+  ~ConnectionSet();
   ConnectionSet(const ConnectionSet&) = delete;
   ConnectionSet& operator=(const ConnectionSet&) = delete;
   void add(Connection* connection);
   void remove(Connection* connection) noexcept;
   void sweep();
+  // Takes over `fd` (open, registered) of an idle connection about to end.
+  void park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
+            const TimerNode* deadline) noexcept;
+  void unlink(ParkedConnection& record) noexcept;
+  // Makes the connection again, with the first bytes of its next request.
+  void unpark(ParkedConnection& record, std::string_view received);
+  // Closes every parked connection (their callbacks finish the job on the next turn).
+  void closeParked() noexcept;
 };
 
 // One client connection: reads requests, calls the callback, writes responses, in order.
@@ -254,7 +318,7 @@ class Connection {
  public:
   Connection(AsyncSocket client, std::string address, const ServerSettings& settings,
              std::shared_ptr<const RequestCallback> callback,
-             std::shared_ptr<ConnectionSet> siblings)
+             std::shared_ptr<ConnectionSet> siblings, std::string_view received = {})
       : socket_(SocketAccess::state(client)),
         callback_(std::move(callback)),
         siblings_(std::move(siblings)),
@@ -266,7 +330,9 @@ class Connection {
     request_.client = std::move(client);
     request_.hostname = std::move(address);
     request_.connection_ = this;
-    buffer_.grow(kInitialReadBuffer, 0);
+    buffer_.grow(std::max(kInitialReadBuffer, received.size()), 0);
+    if (!received.empty()) std::memcpy(buffer_.data(), received.data(), received.size());
+    end_ = received.size();
     siblings_->add(this);  // last: a constructor that throws leaves no dangling entry
   }
 
@@ -281,21 +347,16 @@ class Connection {
   // asks to close, or the server closes. Never throws.
   Future<void> run(std::unique_ptr<Connection> self);
 
-  // Frees the buffers of a connection idle since `cutoff` or longer: an idle keep-alive
-  // connection then costs its coroutine frame and socket state only. They come back on the
-  // next request. Safe while the read is pending: no view into the buffer is held then.
-  std::size_t releaseIfIdleSince(Clock::time_point cutoff) noexcept {
-    if (!idle_ || idleSince_ > cutoff || !socket_->writing.empty()) return 0;
-    std::size_t released = buffer_.capacity() + socket_->pendingOutput.capacity() +
-                           socket_->writing.capacity() + request_.body.capacity();
-    buffer_.release(false);
-    begin_ = end_ = 0;
-    std::string().swap(socket_->pendingOutput);
-    std::string().swap(socket_->writing);
-    std::string().swap(request_.body);
-    request_.headers = HttpHeaders();
-    std::vector<HeaderField>().swap(head_.headers);
-    return released;
+  // Starts parking a connection idle since `cutoff` or longer: its pending read is cancelled,
+  // and run() hands the descriptor to a ParkedConnection and ends. True if it will.
+  bool parkIfIdleSince(Clock::time_point cutoff) noexcept {
+    if (!idle_ || parking_ || closing_ || timedOut_ || idleSince_ > cutoff || socket_->fd < 0 ||
+        socket_->sendInFlight || !socket_->pendingOutput.empty() || socket_->buffered() > 0) {
+      return false;
+    }
+    parking_ = true;
+    socket_->loop->cancelWaits(socket_->fd);
+    return true;
   }
 
   // The server is closing: close now if idle, else after the response in progress.
@@ -332,6 +393,7 @@ class Connection {
   }
 
   std::span<char> readSpace();
+  void park() noexcept;
   Future<bool> readMore();
   Future<void> flush();
   Future<void> sendError(HttpCode code, std::string_view reason);
@@ -359,6 +421,9 @@ class Connection {
   bool finalSent_ = false;        // a final (non-1xx) response was sent for this request
   std::size_t interimBytes_ = 0;  // bytes of 1xx responses, which do not answer a request
   bool idle_ = false;             // waiting for the first byte of a request
+  bool parking_ = false;          // idle long enough: its wait is cancelled to park it
+  std::size_t liveIndex_ = 0;     // in siblings_->live
+  friend struct ConnectionSet;
   Clock::time_point idleSince_;
   bool closing_ = false;  // the server is closing: no request after the current one
   bool readingBody_ = false;
@@ -370,39 +435,158 @@ class Connection {
   std::int64_t readTimeout_ = 0;
 };
 
-constexpr auto kIdleRelease = std::chrono::seconds(1);
 constexpr auto kWorkerDrain = std::chrono::seconds(5);
-constexpr std::size_t kTrimThreshold = 1 << 20;
+// Parking this many connections at once frees enough heap (~1.5 KiB each) to trim it.
+constexpr std::size_t kTrimAfterParking = 256;
 
-ConnectionSet::ConnectionSet() {
+ConnectionSet::ConnectionSet(const ServerSettings& serverSettings) : settings(serverSettings) {
   sweeper.set = this;
   sweeper.fire = [](TimerNode& node) { static_cast<Sweeper&>(node).set->sweep(); };
 }
 
+ConnectionSet::~ConnectionSet() {
+  if (!loop) return;
+  loop->cancelTimer(sweeper);
+  closeParked();
+}
+
 void ConnectionSet::add(Connection* connection) {
+  connection->liveIndex_ = live.size();
   live.push_back(connection);
   if (!loop) loop = &getGlobalDispatcher();
-  if (sweeper.heapIndex == TimerNode::kNotQueued) {
-    sweeper.deadline = loop->now() + kIdleRelease;
+  if (settings.idleRelease > 0 && sweeper.heapIndex == TimerNode::kNotQueued) {
+    sweeper.deadline = deadlineAfter(loop->now(), settings.idleRelease);
     loop->addTimer(sweeper);
   }
 }
 
 void ConnectionSet::remove(Connection* connection) noexcept {
-  std::erase(live, connection);
+  Connection* last = live.back();
+  live[connection->liveIndex_] = last;
+  last->liveIndex_ = connection->liveIndex_;
+  live.pop_back();
   if (live.empty() && loop) loop->cancelTimer(sweeper);  // no timer keeps an idle loop busy
 }
 
 void ConnectionSet::sweep() {
-  auto cutoff = loop->now() - kIdleRelease;
-  std::size_t released = 0;
-  for (Connection* connection : live) released += connection->releaseIfIdleSince(cutoff);
-  // glibc keeps freed chunks in its heap; hand the pages back when much was freed at once.
-  if (released > kTrimThreshold) ::malloc_trim(0);
-  if (!live.empty()) {
-    sweeper.deadline = loop->now() + kIdleRelease;
-    loop->addTimer(sweeper);
+  auto cutoff = loop->now() - std::chrono::milliseconds(settings.idleRelease);
+  std::size_t parking = 0;
+  for (Connection* connection : live) parking += connection->parkIfIdleSince(cutoff) ? 1 : 0;
+  // glibc keeps freed chunks in its heap: once the parked connections' coroutines have ended
+  // (they resume on this turn, before callbacks), hand the freed pages back.
+  if (parking >= kTrimAfterParking) loop->callSoon([] { ::malloc_trim(0); });
+  sweeper.deadline = deadlineAfter(loop->now(), settings.idleRelease);
+  loop->addTimer(sweeper);
+}
+
+void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
+                         const TimerNode* deadline) noexcept {
+  ParkedConnection* record;
+  try {
+    record = ParkedPool::local().make();
+  } catch (const std::bad_alloc&) {
+    loop->unregisterDescriptor(fd);
+    ::close(fd);
+    return;
   }
+  record->IoWait::callback = &ParkedConnection::onReadable;
+  record->fire = &ParkedConnection::onDeadline;
+  record->set = this;
+  record->callback = std::move(callback);
+  record->fd = fd;
+  record->domain = domain;
+  record->next = parked;
+  if (parked) parked->previous = record;
+  parked = record;
+  ++parkedCount;
+  if (deadline) {
+    record->deadline = deadline->deadline;
+    loop->addTimer(*record);
+  }
+  loop->waitReadable(fd, *record);  // the connection parks only when its socket is drained
+}
+
+void ConnectionSet::unlink(ParkedConnection& record) noexcept {
+  if (record.previous) {
+    record.previous->next = record.next;
+  } else {
+    parked = record.next;
+  }
+  if (record.next) record.next->previous = record.previous;
+  record.previous = record.next = nullptr;
+  record.set = nullptr;
+  --parkedCount;
+}
+
+void ConnectionSet::closeParked() noexcept {
+  while (ParkedConnection* record = parked) {
+    unlink(*record);
+    loop->cancelTimer(*record);
+    loop->unregisterDescriptor(record->fd);  // its callback, cancelled, closes and frees it
+  }
+}
+
+void ConnectionSet::unpark(ParkedConnection& record, std::string_view received) {
+  // The socket handle owns the descriptor from here: whatever throws below closes it.
+  AsyncSocket client =
+      SocketAccess::adoptRegistered(std::exchange(record.fd, -1), record.domain, *loop);
+  std::string address;
+  try {
+    address = client.getPeerAddr().first;
+  } catch (const OSError&) {
+    // The peer is gone already: the connection will find out on its next read.
+  }
+  auto callback = std::move(record.callback);
+  auto connection = std::make_unique<Connection>(std::move(client), std::move(address), settings,
+                                                 std::move(callback), shared_from_this(), received);
+  Connection& c = *connection;
+  asyncCheck(c.run(std::move(connection)));
+}
+
+void ParkedConnection::onReadable(IoWait& wait) {
+  auto& record = static_cast<ParkedConnection&>(wait);
+  Dispatcher& loop = getGlobalDispatcher();
+  auto finish = [&record] { ParkedPool::local().destroy(&record); };
+  if (record.cancelled) {  // the server closed, or the deadline passed: already unregistered
+    loop.cancelTimer(record);
+    if (record.set) record.set->unlink(record);
+    loop.unregisterDescriptor(record.fd);
+    ::close(record.fd);
+    finish();
+    return;
+  }
+  char received[kInitialReadBuffer];
+  ssize_t n;
+  do {
+    n = ::recv(record.fd, received, sizeof received, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // a spurious wake-up
+    loop.readDrained(record.fd);
+    loop.waitReadable(record.fd, record);
+    return;
+  }
+  loop.cancelTimer(record);
+  ConnectionSet* set = record.set;
+  set->unlink(record);
+  if (n <= 0) {  // the client left (or the socket failed) while its connection was parked
+    loop.unregisterDescriptor(record.fd);
+    ::close(record.fd);
+    finish();
+    return;
+  }
+  if (static_cast<std::size_t>(n) < sizeof received) loop.readDrained(record.fd);
+  try {
+    set->unpark(record, {received, static_cast<std::size_t>(n)});
+  } catch (...) {
+    reportException("could not resume a parked connection", std::current_exception());
+  }
+  finish();
+}
+
+void ParkedConnection::onDeadline(TimerNode& timer) {
+  auto& record = static_cast<ParkedConnection&>(timer);
+  // Unregistering cancels the wait: onReadable, called back on the next turn, closes it.
+  getGlobalDispatcher().unregisterDescriptor(record.fd);
 }
 
 // The free tail of the read buffer, made room for by compacting or growing it.
@@ -418,6 +602,15 @@ std::span<char> Connection::readSpace() {
     }
   }
   return {buffer_.data() + end_, buffer_.capacity() - end_};
+}
+
+// Hands the socket to a ParkedConnection; the caller (run) then ends, freeing the rest.
+void Connection::park() noexcept {
+  bool armed = deadline_.heapIndex != TimerNode::kNotQueued;
+  int fd = SocketAccess::detachDescriptor(*socket_);
+  siblings_->park(fd, socket_->domain, callback_, armed ? &deadline_ : nullptr);
+  disarmDeadline();
+  buffer_.release(false);
 }
 
 // Receives more into the buffer (for chunked bodies); false at end of stream.
@@ -578,7 +771,16 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         armDeadline();
         std::ptrdiff_t n;
         while ((n = tryReceive(*socket_, readSpace(), "recv")) < 0) {
-          co_await readable(*socket_, "recv");
+          if (co_await readableOrCancelled(*socket_)) continue;
+          if (!parking_ || closing_ || timedOut_ || socket_->fd < 0) {
+            throw SocketClosedError("recv");
+          }
+          parking_ = false;
+          // Parked only while drained; bytes that came meanwhile are read here instead.
+          if (!socket_->loop->mayRead(socket_->fd)) {
+            park();
+            co_return;
+          }
         }
         idle_ = false;
         if (n == 0) break;  // the client closed
@@ -690,15 +892,15 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
   std::size_t startSize = out.size();
   appendStatusLine(out, code);
   if (!given || !headers.hasKey("Date")) {
-    out += "Date: ";
+    out += "Date: "sv;
     out += httpDate();
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   for (const auto& [key, value] : headers) {
     out += key;
-    out += ": ";
+    out += ": "sv;
     out += value;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
   // still announces the length a GET would get.
@@ -706,20 +908,20 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
   // A length unless the handler framed the body itself (Content-Length or Transfer-Encoding).
   if (!bodyless &&
       (!given || (!headers.hasKey("Content-Length") && !headers.hasKey("Transfer-Encoding")))) {
-    out += "Content-Length: ";
+    out += "Content-Length: "sv;
     appendNumber(out, content.size());
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   if (given && headers.hasKey("Connection")) {
     for (const auto& value : headers["Connection"]) {
       if (hasToken(value, "close")) closeAfterResponse_ = true;
     }
   } else if (!keepAlive_ || closing_) {
-    out += "Connection: close\r\n";
+    out += "Connection: close\r\n"sv;
   } else if (request_.protocol.minor == 0) {
-    out += "Connection: keep-alive\r\n";  // HTTP/1.0 keeps the connection only when told
+    out += "Connection: keep-alive\r\n"sv;  // HTTP/1.0 keeps the connection only when told
   }
-  out += "\r\n";
+  out += "\r\n"sv;
   if (bodyless || headRequest_) content = {};
   if (is1xx(code)) interimBytes_ += out.size() - startSize;
   if (content.size() > kCopyBodyLimit) {
@@ -736,9 +938,9 @@ Future<void> Connection::sendHeaders(const HttpHeaders& headers) {
     checkHeaderText(key, "name");
     checkHeaderText(value, "value");
     out += key;
-    out += ": ";
+    out += ": "sv;
     out += value;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   return corked_ ? Future<void>() : flush();
 }
@@ -771,7 +973,7 @@ Future<void> Request::sendHeaders(const HttpHeaders& headers) {
 // --- AsyncHttpServer ----------------------------------------------------------------------------
 
 AsyncHttpServer::AsyncHttpServer(ServerSettings settings)
-    : settings_(settings), connections_(std::make_shared<detail::ConnectionSet>()) {
+    : settings_(settings), connections_(std::make_shared<detail::ConnectionSet>(settings)) {
   rlimit limit{};
   maxDescriptors_ = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                         ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 1 << 30))
@@ -935,6 +1137,11 @@ void AsyncHttpServer::close() {
   // this loop should it happen inside it.
   auto live = connections_->live;
   for (detail::Connection* connection : live) connection->shutdown();
+  connections_->closeParked();
+}
+
+std::size_t AsyncHttpServer::parkedConnections() const noexcept {
+  return connections_->parkedCount;
 }
 
 }  // namespace asynchttp

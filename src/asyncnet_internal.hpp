@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace asynchttp {
 
@@ -111,6 +112,16 @@ struct WriterTurn {
 inline Readiness readable(AsyncSocket::State& s, const char* operation) {
   return {s, false, operation};
 }
+
+/// Like Readiness, but resumes with false instead of throwing when the wait was cancelled or
+/// the socket closed: for a caller that tells a cancellation it asked for from a failure.
+struct ReadinessOrCancel : Readiness {
+  bool await_resume() const noexcept { return !wait.cancelled && socket.fd >= 0; }
+};
+/// Awaits readability of `s`: true when readable, false when cancelled or closed.
+inline ReadinessOrCancel readableOrCancelled(AsyncSocket::State& s) {
+  return {{s, false, "recv"}};
+}
 /// Awaits writability of `s`.
 inline Readiness writable(AsyncSocket::State& s, const char* operation) {
   return {s, true, operation};
@@ -125,6 +136,18 @@ struct SocketAccess {
   /// The state of `socket` (null for a handle to no socket).
   static const std::shared_ptr<AsyncSocket::State>& state(const AsyncSocket& socket) noexcept {
     return socket.state_;
+  }
+  /// A handle owning `fd`, a stream socket of `domain` already registered with `loop`.
+  static AsyncSocket adoptRegistered(int fd, int domain, Dispatcher& loop) {
+    auto state = std::make_shared<AsyncSocket::State>();
+    state->fd = fd;
+    state->domain = domain;
+    state->loop = &loop;
+    return AsyncSocket(std::move(state));
+  }
+  /// Takes the descriptor out of `state`, still open and registered: the caller owns it now.
+  static int detachDescriptor(AsyncSocket::State& state) noexcept {
+    return std::exchange(state.fd, -1);
   }
 };
 

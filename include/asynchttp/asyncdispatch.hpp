@@ -229,9 +229,12 @@ struct TimerNode {
   static constexpr std::size_t kNotQueued = static_cast<std::size_t>(-1);
 };
 
-/// One pending wait for readiness of a descriptor; lives inside the awaiter.
+/// One pending wait for readiness of a descriptor; lives inside the awaiter (or inside whoever
+/// waits without a coroutine, with `callback` set).
 struct IoWait {
   std::coroutine_handle<> waiter;
+  /// Called instead of resuming `waiter` when set: a wait that costs no coroutine frame.
+  void (*callback)(IoWait&) = nullptr;
   bool cancelled = false;  // set when the descriptor was closed while waiting
 };
 
@@ -347,6 +350,14 @@ class Dispatcher {
     return isRegistered(fd) ? descriptors_[static_cast<std::size_t>(fd)] : kUnregistered;
   }
   void handleEvent(int fd, std::uint32_t flags);
+  static void wake(IoWait& wait) {
+    if (wait.callback) {
+      wait.callback(wait);
+    } else {
+      wait.waiter.resume();
+    }
+  }
+  void wakeSoon(IoWait& wait);
   void runTimers();
   void runReady();
   int waitTimeout(int timeoutMs) const noexcept;

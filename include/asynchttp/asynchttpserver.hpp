@@ -73,6 +73,10 @@ struct ServerSettings {
   /// silent close when not even a request line came (an idle keep-alive connection too).
   /// 0: wait forever (Nim's default).
   std::int64_t readTimeout = 0;
+  /// Milliseconds after which an idle keep-alive connection is parked: its buffers, coroutine
+  /// and socket state are freed, leaving a ~100-byte record until its next request comes.
+  /// 0: never.
+  std::int64_t idleRelease = 1000;
   int domain = AF_INET;  ///< AF_INET or AF_INET6
   /// Event loops serving connections: the thread that calls `serve` plus `threads - 1` more,
   /// each with its own SO_REUSEPORT listener and nothing shared on the request path. With more
@@ -101,6 +105,9 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   /// True while the process has room for `assumedDescriptorsPerRequest` more descriptors
   /// (a negative value: always true).
   bool shouldAcceptRequest(int assumedDescriptorsPerRequest = 5) const;
+  /// Keep-alive connections of this thread's loop currently parked (see
+  /// ServerSettings::idleRelease).
+  std::size_t parkedConnections() const noexcept;
   /// Listens (unless already listening on `port`), then accepts and serves connections until
   /// `close()`; completes then. A full descriptor table delays accepting instead of failing.
   Future<void> serve(Port port, RequestCallback callback, std::string address = "",
