@@ -158,6 +158,11 @@ void Dispatcher::registerDescriptor(int fd) {
 void Dispatcher::unregisterDescriptor(int fd) noexcept {
   if (!isRegistered(fd)) return;
   ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
+  unregisterClosing(fd);
+}
+
+void Dispatcher::unregisterClosing(int fd) noexcept {
+  if (!isRegistered(fd)) return;
   cancelWaits(fd);
   descriptors_[static_cast<std::size_t>(fd)] = Descriptor{};
   --activeDescriptors_;

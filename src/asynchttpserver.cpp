@@ -485,7 +485,7 @@ void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallba
   try {
     record = ParkedPool::local().make();
   } catch (const std::bad_alloc&) {
-    loop->unregisterDescriptor(fd);
+    loop->unregisterClosing(fd);
     ::close(fd);
     return;
   }
@@ -522,7 +522,7 @@ void ConnectionSet::closeParked() noexcept {
   while (ParkedConnection* record = parked) {
     unlink(*record);
     loop->cancelTimer(*record);
-    loop->unregisterDescriptor(record->fd);  // its callback, cancelled, closes and frees it
+    loop->cancelWaits(record->fd);  // its callback, cancelled, closes and frees it
   }
 }
 
@@ -547,10 +547,10 @@ void ParkedConnection::onReadable(IoWait& wait) {
   auto& record = static_cast<ParkedConnection&>(wait);
   Dispatcher& loop = getGlobalDispatcher();
   auto finish = [&record] { ParkedPool::local().destroy(&record); };
-  if (record.cancelled) {  // the server closed, or the deadline passed: already unregistered
+  if (record.cancelled) {  // the server closed, or the deadline passed
     loop.cancelTimer(record);
     if (record.set) record.set->unlink(record);
-    loop.unregisterDescriptor(record.fd);
+    loop.unregisterClosing(record.fd);
     ::close(record.fd);
     finish();
     return;
@@ -569,7 +569,7 @@ void ParkedConnection::onReadable(IoWait& wait) {
   ConnectionSet* set = record.set;
   set->unlink(record);
   if (n <= 0) {  // the client left (or the socket failed) while its connection was parked
-    loop.unregisterDescriptor(record.fd);
+    loop.unregisterClosing(record.fd);
     ::close(record.fd);
     finish();
     return;
@@ -585,8 +585,8 @@ void ParkedConnection::onReadable(IoWait& wait) {
 
 void ParkedConnection::onDeadline(TimerNode& timer) {
   auto& record = static_cast<ParkedConnection&>(timer);
-  // Unregistering cancels the wait: onReadable, called back on the next turn, closes it.
-  getGlobalDispatcher().unregisterDescriptor(record.fd);
+  // onReadable, called back cancelled on the next turn, closes it.
+  getGlobalDispatcher().cancelWaits(record.fd);
 }
 
 // The free tail of the read buffer, made room for by compacting or growing it.

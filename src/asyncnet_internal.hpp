@@ -43,7 +43,7 @@ struct AsyncSocket::State {
   ~State() { close(); }
   void close() noexcept {
     if (fd < 0) return;
-    loop->unregisterDescriptor(fd);
+    loop->unregisterClosing(fd);  // no epoll_ctl: the close takes it out of epoll
     ::close(fd);
     fd = -1;
   }

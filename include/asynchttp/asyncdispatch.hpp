@@ -257,6 +257,10 @@ class Dispatcher {
   void registerDescriptor(int fd);
   /// Removes `fd`; waits pending on it are resumed with `cancelled` set. Does not close it.
   void unregisterDescriptor(int fd) noexcept;
+  /// Like unregisterDescriptor for an `fd` the caller closes next: closing takes it out of
+  /// epoll, so this saves the epoll_ctl (unless the descriptor was duplicated, then its events
+  /// may still come, and are ignored or taken for spurious by whoever gets that number next).
+  void unregisterClosing(int fd) noexcept;
   /// Resumes the waits pending on `fd` with `cancelled` set, keeping it registered and open
   /// (a deadline that aborts a read but still wants to write a response).
   void cancelWaits(int fd) noexcept;
