@@ -71,7 +71,14 @@ struct Readiness {
   const char* operation;
   IoWait wait{};
 
-  bool await_ready() const noexcept { return false; }
+  bool await_ready() const {
+    // One reader per socket, as in Nim: a second wait would silently replace the first.
+    if (!forWrite && socket.loop->readerPending(socket.fd)) {
+      throw ValueError(std::string(operation) +
+                       ": another read on this socket is pending (one reader at a time)");
+    }
+    return false;
+  }
   void await_suspend(std::coroutine_handle<> h) noexcept {
     wait.waiter = h;
     if (forWrite) {

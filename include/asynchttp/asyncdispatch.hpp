@@ -269,6 +269,8 @@ class Dispatcher {
     return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&
            descriptors_[static_cast<std::size_t>(fd)].registered;
   }
+  /// True when a wait for readability of `fd` is pending.
+  bool readerPending(int fd) const noexcept { return slotOrEmpty(fd).reader != nullptr; }
   /// The number of registered descriptors (Nim's activeDescriptors).
   int activeDescriptors() const noexcept { return activeDescriptors_; }
 

@@ -98,6 +98,17 @@ TEST(AsyncSocket, RecvReturnsFewerBytesOnlyAtEndOfStream) {
   EXPECT_EQ(waitFor(peer.recvLine()), "");
 }
 
+TEST(AsyncSocket, ASecondReadWhileOneIsPendingIsAValueError) {
+  auto [client, peer] = connectedPair();
+  auto first = peer.recv(3);
+  EXPECT_FALSE(first.finished());
+  EXPECT_THROW(waitFor(peer.recv(3)), ValueError);
+  waitFor(client.send("abc"));
+  EXPECT_EQ(waitFor(std::move(first)), "abc");  // the pending read is unharmed
+  EXPECT_NO_THROW(waitFor(client.send("d")));
+  EXPECT_EQ(waitFor(peer.recv(1)), "d");  // and once it is done, the next read may start
+}
+
 TEST(AsyncSocket, RecvLineConventions) {
   auto [client, peer] = connectedPair();
   waitFor(client.send("\r\nonly-lf\nrest-then-eof"));
