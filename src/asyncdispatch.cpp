@@ -180,6 +180,14 @@ void Dispatcher::cancelWaits(int fd) noexcept {
   }
 }
 
+void Dispatcher::cancelWrite(int fd) noexcept {
+  if (!isRegistered(fd)) return;
+  if (IoWait* wait = std::exchange(descriptors_[static_cast<std::size_t>(fd)].writer, nullptr)) {
+    wait->cancelled = true;
+    wakeSoon(*wait);
+  }
+}
+
 void Dispatcher::wakeSoon(IoWait& wait) {
   if (wait.callback) {
     callbacks_.push_back([&wait] { wait.callback(wait); });  // fits std::function's own storage

@@ -325,6 +325,7 @@ class Connection {
         limits_(limitsFrom(settings)),
         decoder_(limits_) {
     readTimeout_ = settings.readTimeout;
+    socket_->writeTimeoutMs = settings.writeTimeout;
     deadline_.owner = this;
     deadline_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->readTimedOut(); };
     request_.client = std::move(client);
@@ -397,6 +398,7 @@ class Connection {
   Future<bool> readMore();
   Future<void> flush();
   Future<void> sendError(HttpCode code, std::string_view reason);
+  Future<void> lingerAndClose();
   Future<void> sendContinue();
   bool fillRequest();
   Future<bool> readBody();
@@ -638,8 +640,12 @@ Future<void> Connection::sendError(HttpCode code, std::string_view reason) {
   out += text;
   out += '\n';
   co_await flush();
-  // Lingering close: stop sending, then drain what the client still sends for a while, so that
-  // closing with unread bytes does not reset the connection before it reads the response.
+  co_await lingerAndClose();
+}
+
+// Lingering close: stop sending, then drain what the client still sends for a while, so that
+// closing with unread bytes does not reset the connection before it reads the response.
+Future<void> Connection::lingerAndClose() {
   ::shutdown(socket_->fd, SHUT_WR);
   auto drain = [](std::shared_ptr<AsyncSocket::State> s) -> Future<void> {
     char sink[4096];
@@ -850,7 +856,14 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         // no client waits forever and the mistake shows.
         co_await respond(Http500, "The request handler sent no response.\n", HttpHeaders());
       }
-      if (!keepAlive_ || closeAfterResponse_ || closing_) break;
+      if (!keepAlive_ || closeAfterResponse_ || closing_) {
+        co_await flush();
+        // The client sent more after a request that ends the connection: closing with bytes
+        // unread would reset it, and it could lose the response. Linger then, as nginx does;
+        // otherwise close at once (no extra system calls per connection).
+        if (begin_ < end_ || socket_->loop->mayRead(socket_->fd)) co_await lingerAndClose();
+        break;
+      }
     }
     co_await flush();
   } catch (const OSError&) {

@@ -239,7 +239,12 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view dat
   while (!first.empty() || !data.empty()) {
     if (s->fd < 0) throw SocketClosedError(operation);
     if (!s->loop->mayWrite(s->fd)) {
-      co_await detail::writable(*s, operation);
+      if (s->writeTimeoutMs > 0) {
+        detail::TimedWritable waiting(*s, operation, s->writeTimeoutMs);  // re-armed per wait
+        co_await waiting;
+      } else {
+        co_await detail::writable(*s, operation);
+      }
       continue;
     }
     iovec parts[2] = {{const_cast<char*>(first.data()), first.size()},

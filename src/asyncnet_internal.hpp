@@ -34,6 +34,8 @@ struct AsyncSocket::State {
   std::uint64_t bytesSent = 0;
   std::uint64_t sendCalls = 0;  // successful write system calls, to check batching
   bool stream = true;           // a short read drains only a stream socket, not datagrams
+  // A write that can make no progress this long fails with ETIMEDOUT (0: it waits forever).
+  std::int64_t writeTimeoutMs = 0;
   // One writer at a time, in order: the others wait in a FIFO and are handed the turn.
   bool sendInFlight = false;
   detail::WriterTurn* waitingWriters = nullptr;
@@ -113,6 +115,42 @@ struct WriterTurn {
     socket.lastWaitingWriter = this;
   }
   void await_resume() const noexcept {}
+};
+
+/// Awaits writability of a socket for at most `ms`: throws OSError(ETIMEDOUT) past it, or
+/// SocketClosedError if the socket is closed or the wait cancelled. Not trivially destructible
+/// (it disarms its timer): keep it in a named local, never a temporary (GCC 12).
+struct TimedWritable : TimerNode {
+  AsyncSocket::State& socket;
+  const char* operation;
+  IoWait wait{};
+  bool expired = false;
+
+  TimedWritable(AsyncSocket::State& s, const char* op, std::int64_t ms) : socket(s), operation(op) {
+    deadline = deadlineAfter(s.loop->now(), ms);
+    fire = [](TimerNode& timer) {
+      auto& self = static_cast<TimedWritable&>(timer);
+      self.expired = true;
+      self.socket.loop->cancelWrite(self.socket.fd);
+    };
+  }
+  ~TimedWritable() { socket.loop->cancelTimer(*this); }
+  TimedWritable(const TimedWritable&) = delete;
+  TimedWritable& operator=(const TimedWritable&) = delete;
+
+  bool await_ready() {
+    socket.loop->addTimer(*this);  // here, not in await_suspend: it may throw
+    return false;
+  }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    wait.waiter = h;
+    socket.loop->waitWritable(socket.fd, wait);
+  }
+  void await_resume() {
+    socket.loop->cancelTimer(*this);
+    if (expired) throw OSError(operation, ETIMEDOUT);
+    if (wait.cancelled || socket.fd < 0) throw SocketClosedError(operation);
+  }
 };
 
 /// Awaits readability of `s`.

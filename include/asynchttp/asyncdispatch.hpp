@@ -264,6 +264,8 @@ class Dispatcher {
   /// Resumes the waits pending on `fd` with `cancelled` set, keeping it registered and open
   /// (a deadline that aborts a read but still wants to write a response).
   void cancelWaits(int fd) noexcept;
+  /// Like cancelWaits, for the wait for writability only.
+  void cancelWrite(int fd) noexcept;
   /// True when `fd` is registered.
   bool isRegistered(int fd) const noexcept {
     return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&

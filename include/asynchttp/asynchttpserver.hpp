@@ -73,6 +73,10 @@ struct ServerSettings {
   /// silent close when not even a request line came (an idle keep-alive connection too).
   /// 0: wait forever (Nim's default).
   std::int64_t readTimeout = 0;
+  /// Milliseconds a response may wait for the client to take any of its bytes (reset by each
+  /// byte taken); past it the connection closes, and a handler's pending `respond` fails with
+  /// OSError(ETIMEDOUT). 0: wait forever (Nim's behaviour). As nginx's send_timeout.
+  std::int64_t writeTimeout = 60000;
   /// Milliseconds after which an idle keep-alive connection is parked: its buffers, coroutine
   /// and socket state are freed, leaving a ~100-byte record until its next request comes.
   /// 0: never.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -336,6 +337,30 @@ TEST(Server, UnknownExpectationGets417) {
 }
 
 // --- Strictness: every malformed or ambiguous request is refused and the connection closed ------
+
+TEST(Server, BytesAfterARequestThatClosesAreDrainedNotReset) {
+  TestServer server(hello);
+  auto client = connectTo(server.port());
+  // A request that ends the connection, and more bytes behind it: the server must not close
+  // with them unread, which would reset the connection instead of ending it.
+  std::string more(256 * 1024, 'x');
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + more));
+  auto r = awaitResponse(client);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.headers["Connection"] == "close");
+  // Then a clean end of stream (recv returns nothing), not a reset (recv throws OSError).
+  auto ending = [](AsyncSocket s) -> Future<std::string> {
+    try {
+      while (!(co_await s.recv(4096)).empty()) {
+      }
+      co_return "end of stream";
+    } catch (const OSError& e) {
+      co_return e.what();
+    }
+  }(client);
+  ASSERT_TRUE(waitFor(withTimeout(ending, 3000)));
+  EXPECT_EQ(std::move(ending).read(), "end of stream");
+}
 
 TEST(Server, MalformedAndSmugglingRequestsAreRefusedAndClosed) {
   bool handled = false;
@@ -869,6 +894,72 @@ TEST(Server, PipelinedRequestWithAStalledBodyGetsItsDeadlineAndTheEarlierAnswer)
   std::string rest = drainUntilClosed(client);
   EXPECT_EQ(rest.substr(0, 12), "HTTP/1.1 408") << rest;
   EXPECT_GE(elapsedMs(started), kReadTimeout - kSlack);
+}
+
+// --- Write timeout ------------------------------------------------------------------------------
+
+namespace {
+
+// A response far larger than loopback's socket buffers can hold, so that it waits on the client.
+const std::string& hugeBody() {
+  static const std::string body(32 << 20, 'b');
+  return body;
+}
+
+// Answers with hugeBody(), recording how its respond ended.
+struct HugeResponder {
+  std::string outcome;  // "sent", or the error
+  bool done = false;
+  RequestCallback callback() {
+    return [this](Request& req) -> Future<void> {
+      try {
+        co_await req.respond(Http200, hugeBody());
+        outcome = "sent";
+      } catch (const OSError& e) {
+        outcome = e.what();
+      }
+      done = true;
+    };
+  }
+};
+
+}  // namespace
+
+TEST(Server, ClientThatTakesNothingIsCutOffAfterTheWriteTimeout) {
+  constexpr std::int64_t kWriteTimeout = 200;
+  HugeResponder responder;
+  TestServer server(responder.callback(), {.writeTimeout = kWriteTimeout});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto sent = Clock::now();
+  auto deadline = sent + std::chrono::seconds(5);
+  while (!responder.done && Clock::now() < deadline) poll(10);
+  ASSERT_TRUE(responder.done);
+  EXPECT_GE(elapsedMs(sent), kWriteTimeout - kSlack);
+  EXPECT_NE(responder.outcome.find(std::strerror(ETIMEDOUT)), std::string::npos)
+      << responder.outcome;
+}
+
+TEST(Server, SlowButSteadyReaderIsNotCutOff) {
+  constexpr std::int64_t kWriteTimeout = 300;
+  HugeResponder responder;
+  TestServer server(responder.callback(), {.writeTimeout = kWriteTimeout});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Takes the whole response in pieces with pauses shorter than the timeout: each piece taken
+  // is progress, so the timeout never runs out, though the whole takes longer than it.
+  auto started = Clock::now();
+  std::size_t received = 0;
+  std::vector<char> piece(8 << 20);
+  while (received < hugeBody().size() && elapsedMs(started) < 10000) {
+    received += waitFor(client.recvSome(piece));
+    waitFor(sleepAsync(kWriteTimeout / 3));
+  }
+  EXPECT_GT(received, hugeBody().size());  // the body and its head
+  EXPECT_GT(elapsedMs(started), kWriteTimeout);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!responder.done && Clock::now() < deadline) poll(10);
+  EXPECT_EQ(responder.outcome, "sent");
 }
 
 TEST(Server, AnsweringTwiceIsRefusedAndTheNextRequestGetsItsOwnAnswer) {
