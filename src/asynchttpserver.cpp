@@ -2,6 +2,7 @@
 
 #include "asyncnet_internal.hpp"
 #include "http1_parser.hpp"
+#include "text_internal.hpp"
 
 #include <malloc.h>
 #include <sys/mman.h>
@@ -97,12 +98,14 @@ void fillOriginForm(std::string_view target, Uri& url) {
   url.opaque = false;
   url.isIpv6 = false;
   auto hash = target.find('#');
-  url.anchor.assign(hash == std::string_view::npos ? std::string_view{} : target.substr(hash + 1));
+  detail::assignIfChanged(
+      url.anchor, hash == std::string_view::npos ? std::string_view{} : target.substr(hash + 1));
   target = target.substr(0, hash);
   auto question = target.find('?');
-  url.query.assign(question == std::string_view::npos ? std::string_view{}
-                                                      : target.substr(question + 1));
-  url.path.assign(target.substr(0, question));
+  detail::assignIfChanged(url.query, question == std::string_view::npos
+                                         ? std::string_view{}
+                                         : target.substr(question + 1));
+  detail::assignIfChanged(url.path, target.substr(0, question));
 }
 
 // The parser's limits from the server's settings.
@@ -675,10 +678,10 @@ Future<void> Connection::sendContinue() {
 bool Connection::fillRequest() {
   Request& r = request_;
   r.reqMethod = head_.method;
-  r.protocol.orig.assign(head_.version);
+  assignIfChanged(r.protocol.orig, head_.version);
   r.protocol.major = head_.versionMajor;
   r.protocol.minor = head_.versionMinor;
-  r.target.assign(head_.target);
+  assignIfChanged(r.target, head_.target);
   r.headers.clear();
   for (const auto& field : head_.headers) r.headers.add(field.name, field.value);
   r.body.clear();

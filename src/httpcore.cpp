@@ -1,5 +1,7 @@
 #include <asynchttp/httpcore.hpp>
 
+#include "text_internal.hpp"
+
 #include <algorithm>
 #include <array>
 #include <ostream>
@@ -232,7 +234,9 @@ HttpHeaders::Field& HttpHeaders::findOrCreate(std::string_view key) {
   if (const Field* field = find(key)) return const_cast<Field&>(*field);
   if (size_ == entries_.size()) entries_.emplace_back();
   Field& field = entries_[size_++];
-  normalizeInto(key, field.key);
+  // A field kept from an earlier use often had this very name (a client sends the same fields
+  // with every request), and its key is normalized already, in this object's one case mode.
+  if (!equalsIgnoreCase(field.key, key)) normalizeInto(key, field.key);
   field.count = 0;
   if (!index_.empty()) {
     index_.emplace(field.key, size_ - 1);
@@ -289,7 +293,8 @@ void HttpHeaders::add(std::string_view key, std::string_view value) {
 
 void HttpHeaders::appendValue(Field& field, std::string_view value) {
   if (field.count < field.values.size()) {
-    field.values[field.count].assign(value);  // reuses the string kept from an earlier use
+    detail::assignIfChanged(field.values[field.count],
+                            value);  // reuses the string kept from before
   } else {
     field.values.emplace_back(value);
   }
