@@ -42,17 +42,19 @@ constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr std::int64_t kLingerMs = 1000;
 constexpr std::size_t kLingerBytes = 1 << 20;
 
-// The IMF-fixdate of the current second, formatted once per second per thread.
-std::string_view httpDate() {
-  thread_local std::time_t cachedSecond = -1;
+// The IMF-fixdate of the current second, formatted once per second per thread. `now` is the
+// loop's cached time: the wall clock is read only when the second changes, not per response.
+std::string_view httpDate(Clock::time_point now) {
+  thread_local Clock::time_point nextSecond{};
   thread_local char text[32];
   thread_local std::size_t length = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != cachedSecond) {
+  if (now >= nextSecond) {
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME, &wall);
     std::tm utc{};
-    ::gmtime_r(&now, &utc);
+    ::gmtime_r(&wall.tv_sec, &utc);
     length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-    cachedSecond = now;
+    nextSecond = now + std::chrono::nanoseconds(1'000'000'000 - wall.tv_nsec);
   }
   return {text, length};
 }
@@ -636,7 +638,7 @@ Future<void> Connection::sendError(HttpCode code, std::string_view reason) {
   appendStatusLine(out, code);
   std::string_view text = reason.empty() ? reasonPhrase(code) : reason;
   out += "Date: ";
-  out += httpDate();
+  out += httpDate(socket_->loop->now());
   out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
   appendNumber(out, text.size() + 1);
   out += "\r\nConnection: close\r\n\r\n";
@@ -909,7 +911,7 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
   appendStatusLine(out, code);
   if (!given || !headers.hasKey("Date")) {
     out += "Date: "sv;
-    out += httpDate();
+    out += httpDate(socket_->loop->now());
     out += "\r\n"sv;
   }
   for (const auto& [key, value] : headers) {
