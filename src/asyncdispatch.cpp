@@ -124,6 +124,15 @@ Dispatcher::Dispatcher() : posted_(std::make_shared<PostQueue>()), now_(Clock::n
   ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, posted_->eventFd, &event);
 }
 
+namespace {
+// Set when this thread's global loop is destroyed (thread exit); never destroyed itself.
+thread_local bool globalLoopGone = false;
+}  // namespace
+
+bool detail::globalDispatcherGone() noexcept {
+  return globalLoopGone;
+}
+
 Dispatcher::~Dispatcher() {
   {
     std::lock_guard lock(posted_->mutex);
@@ -260,9 +269,9 @@ void Dispatcher::heapDown(std::size_t i) noexcept {
 
 void Dispatcher::addTimer(TimerNode& timer) {
   if (timer.heapIndex != TimerNode::kNotQueued) cancelTimer(timer);
+  timers_.push_back(&timer);  // first: if it throws, the timer is still plainly not queued
   timer.sequence = timerSequence_++;
-  timer.heapIndex = timers_.size();
-  timers_.push_back(&timer);
+  timer.heapIndex = timers_.size() - 1;
   heapUp(timer.heapIndex);
 }
 
@@ -395,8 +404,11 @@ void Dispatcher::handleEvent(int fd, std::uint32_t flags) {
 // --- Free functions on this thread's loop -----------------------------------------------------
 
 Dispatcher& getGlobalDispatcher() {
-  thread_local Dispatcher dispatcher;
-  return dispatcher;
+  thread_local struct Global {
+    Dispatcher loop;
+    ~Global() { globalLoopGone = true; }  // before `loop` goes: objects outliving it can tell
+  } global;
+  return global.loop;
 }
 
 void poll(int timeoutMs) {

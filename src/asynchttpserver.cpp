@@ -395,6 +395,11 @@ class Connection {
     socket_->loop->addTimer(deadline_);
   }
   void disarmDeadline() noexcept { socket_->loop->cancelTimer(deadline_); }
+  // Arms the read deadline at `when` (a parked connection's, carried over).
+  void armDeadlineAt(Clock::time_point when) {
+    deadline_.deadline = when;
+    socket_->loop->addTimer(deadline_);
+  }
   void readTimedOut() noexcept {
     timedOut_ = true;
     if (socket_->fd >= 0) socket_->loop->cancelWaits(socket_->fd);
@@ -454,7 +459,9 @@ ConnectionSet::ConnectionSet(const ServerSettings& serverSettings) : settings(se
 }
 
 ConnectionSet::~ConnectionSet() {
-  if (!loop) return;
+  // At exit, after this thread's loop and pools (a server in a static variable): touch
+  // nothing; the process's end closes the descriptors.
+  if (!loop || globalDispatcherGone()) return;
   loop->cancelTimer(sweeper);
   closeParked();
 }
@@ -508,10 +515,8 @@ void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallba
   if (parked) parked->previous = record;
   parked = record;
   ++parkedCount;
-  if (deadline) {
-    record->deadline = deadline->deadline;
-    loop->addTimer(*record);
-  }
+  record->deadline = deadline ? deadline->deadline : Clock::time_point::max();
+  if (deadline) loop->addTimer(*record);
   loop->waitReadable(fd, *record);  // the connection parks only when its socket is drained
 }
 
@@ -549,6 +554,8 @@ void ConnectionSet::unpark(ParkedConnection& record, std::string_view received) 
   auto connection = std::make_unique<Connection>(std::move(client), std::move(address), settings,
                                                  std::move(callback), shared_from_this(), received);
   Connection& c = *connection;
+  // The read deadline runs on from when the connection began to wait, not from its waking.
+  if (record.deadline != Clock::time_point::max()) c.armDeadlineAt(record.deadline);
   asyncCheck(c.run(std::move(connection)));
 }
 
@@ -876,6 +883,10 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
   } catch (const OSError&) {
     // The peer vanished mid-exchange, or the read deadline aborted a read: either way, this
     // connection only.
+  } catch (const std::exception&) {
+    // A second reader on the socket (a handler's own detached read), or memory exhausted:
+    // reported, and the connection still closes below.
+    reportException("connection failed", std::current_exception());
   }
   disarmDeadline();
   if (timedOut_ && socket_->fd >= 0) {
@@ -885,7 +896,8 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
     if (requestStarted) {
       try {
         co_await sendError(Http408, "Request Timeout");
-      } catch (const OSError&) {
+      } catch (const std::exception&) {
+        // Nothing more to do for this connection: it closes below.
       }
     }
   }

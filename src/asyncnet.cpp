@@ -295,7 +295,9 @@ AsyncSocket newAsyncSocket(AsyncFD fd, int domain) {
   if (flags < 0 || ::fcntl(raw, F_SETFL, flags | O_NONBLOCK) < 0) {
     throw OSError("fcntl(O_NONBLOCK)", errno);
   }
-  return AsyncSocket(adoptDescriptor(raw, domain, getGlobalDispatcher()));
+  auto state = adoptDescriptor(raw, domain, getGlobalDispatcher());
+  state->adopted = true;
+  return AsyncSocket(std::move(state));
 }
 
 AsyncSocket::State& AsyncSocket::checkedState(const char* operation) const {

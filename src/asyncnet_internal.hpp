@@ -36,6 +36,9 @@ struct AsyncSocket::State {
   bool stream = true;           // a short read drains only a stream socket, not datagrams
   // A write that can make no progress this long fails with ETIMEDOUT (0: it waits forever).
   std::int64_t writeTimeoutMs = 0;
+  // Handed over by the caller (newAsyncSocket(AsyncFD)), who may hold a duplicate: closing
+  // then does not take it out of epoll, so it is removed explicitly.
+  bool adopted = false;
   // One writer at a time, in order: the others wait in a FIFO and are handed the turn.
   bool sendInFlight = false;
   detail::WriterTurn* waitingWriters = nullptr;
@@ -45,7 +48,11 @@ struct AsyncSocket::State {
   ~State() { close(); }
   void close() noexcept {
     if (fd < 0) return;
-    loop->unregisterClosing(fd);  // no epoll_ctl: the close takes it out of epoll
+    if (adopted) {
+      loop->unregisterDescriptor(fd);
+    } else {
+      loop->unregisterClosing(fd);  // no epoll_ctl: the close takes it out of epoll
+    }
     ::close(fd);
     fd = -1;
   }
@@ -148,7 +155,10 @@ struct TimedWritable : TimerNode {
   }
   void await_resume() {
     socket.loop->cancelTimer(*this);
-    if (expired) throw OSError(operation, ETIMEDOUT);
+    if (expired) {
+      socket.close();  // the response is cut short: the connection must not carry on
+      throw OSError(operation, ETIMEDOUT);
+    }
     if (wait.cancelled || socket.fd < 0) throw SocketClosedError(operation);
   }
 };

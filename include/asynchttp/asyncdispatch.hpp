@@ -43,6 +43,9 @@ namespace detail {
 void reportException(std::string_view context, std::exception_ptr error) noexcept;
 /// Writes "asynchttp: unhandled exception in a detached future: <what>" to stderr.
 void reportDetachedException(std::exception_ptr error) noexcept;
+/// True once this thread's global loop is being destroyed (thread or process exit): objects
+/// destroyed after it, such as a server in a static variable, must not touch it.
+bool globalDispatcherGone() noexcept;
 
 /// Memory for a coroutine frame from this thread's recycling pool (plain operator new for large
 /// frames, and under AddressSanitizer, so that it still sees every use after free).

@@ -940,6 +940,38 @@ TEST(Server, ClientThatTakesNothingIsCutOffAfterTheWriteTimeout) {
       << responder.outcome;
 }
 
+TEST(Server, WriteTimeoutClosesTheConnectionEvenWhenTheHandlerCarriesOn) {
+  int handled = 0;
+  bool timedOut = false;
+  TestServer server(
+      [&](Request& req) -> Future<void> {
+        ++handled;
+        try {
+          co_await req.respond(Http200, hugeBody());
+        } catch (const OSError&) {
+          timedOut = true;  // swallowed: the connection must still not go on
+        }
+      },
+      {.writeTimeout = 200});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!timedOut && Clock::now() < deadline) poll(10);
+  ASSERT_TRUE(timedOut);
+  // What was sent arrives, then the end: no second response after a truncated first one.
+  auto draining = [](AsyncSocket s) -> Future<bool> {
+    std::vector<char> piece(8 << 20);
+    try {
+      while (co_await s.recvSome(piece) > 0) {
+      }
+    } catch (const OSError&) {
+    }
+    co_return true;
+  }(client);
+  EXPECT_TRUE(waitFor(withTimeout(draining, 5000)));
+  EXPECT_EQ(handled, 1);
+}
+
 TEST(Server, SlowButSteadyReaderIsNotCutOff) {
   constexpr std::int64_t kWriteTimeout = 300;
   HugeResponder responder;

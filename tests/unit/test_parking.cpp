@@ -130,6 +130,25 @@ TEST(ParkedConnection, ReadTimeoutStillClosesItSilently) {
   EXPECT_EQ(server.server().parkedConnections(), 0u);
 }
 
+TEST(ParkedConnection, WakingDoesNotRestartTheReadDeadline) {
+  constexpr std::int64_t kReadTimeout = 600;
+  ServerSettings settings = parkingSoon();
+  settings.readTimeout = kReadTimeout;
+  TestServer server(describe, settings);
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).status, 200);
+  auto idleSince = Clock::now();  // the deadline was armed just before: the clock starts late
+  EXPECT_TRUE(eventually([&] { return server.server().parkedConnections() == 1; }));
+  waitFor(sleepAsync(kReadTimeout / 2));
+  waitFor(client.send("GET /slow HTTP/1.1\r\n"));  // wakes it; the head never ends
+  auto r = awaitResponse(client, 3000);
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - idleSince);
+  EXPECT_EQ(r.status, 408);
+  // Counted from when the connection began to wait, not from its waking (that would be 900).
+  EXPECT_LT(waited.count(), kReadTimeout + kReadTimeout / 3);
+}
+
 TEST(ParkedConnection, ManyParkAndAllWake) {
   constexpr std::size_t kClients = 64;
   TestServer server(describe, parkingSoon());
