@@ -497,16 +497,20 @@ void ConnectionSet::sweep() {
 
 void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
                          const TimerNode* deadline) noexcept {
-  ParkedConnection* record;
+  ParkedConnection* record = nullptr;
   try {
     record = ParkedPool::local().make();
+    record->fire = &ParkedConnection::onDeadline;
+    record->deadline = deadline ? deadline->deadline : Clock::time_point::max();
+    if (deadline) loop->addTimer(*record);
   } catch (const std::bad_alloc&) {
+    // Out of memory: the idle connection is closed instead, as if its client had left.
+    if (record) ParkedPool::local().destroy(record);
     loop->unregisterClosing(fd);
     ::close(fd);
     return;
   }
   record->IoWait::callback = &ParkedConnection::onReadable;
-  record->fire = &ParkedConnection::onDeadline;
   record->set = this;
   record->callback = std::move(callback);
   record->fd = fd;
@@ -515,8 +519,6 @@ void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallba
   if (parked) parked->previous = record;
   parked = record;
   ++parkedCount;
-  record->deadline = deadline ? deadline->deadline : Clock::time_point::max();
-  if (deadline) loop->addTimer(*record);
   loop->waitReadable(fd, *record);  // the connection parks only when its socket is drained
 }
 
