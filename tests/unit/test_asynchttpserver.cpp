@@ -338,6 +338,13 @@ TEST(Server, UnknownExpectationGets417) {
 
 // --- Strictness: every malformed or ambiguous request is refused and the connection closed ------
 
+TEST(Server, ConnectionsHaveNoDelaySetFromTheListener) {
+  TestServer server([](Request& req) -> Future<void> {
+    co_await req.respond(Http200, req.client.getSockOpt(OptNoDelay) ? "nodelay" : "nagle");
+  });
+  EXPECT_EQ(exchange(server.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, "nodelay");
+}
+
 TEST(Server, BytesAfterARequestThatClosesAreDrainedNotReset) {
   TestServer server(hello);
   auto client = connectTo(server.port());
