@@ -114,39 +114,42 @@ TEST(ParkedConnection, ServerCloseClosesIt) {
   EXPECT_EQ(server.server().parkedConnections(), 0u);
 }
 
+namespace {
+
+ServerSettings parkingSoonWithReadTimeout(std::int64_t ms) {
+  ServerSettings settings = parkingSoon();
+  settings.readTimeout = ms;
+  return settings;
+}
+
+std::int64_t msSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+}  // namespace
+
 TEST(ParkedConnection, ReadTimeoutStillClosesItSilently) {
   constexpr std::int64_t kReadTimeout = 300;
-  ServerSettings settings = parkingSoon();
-  settings.readTimeout = kReadTimeout;
-  TestServer server(describe, settings);
-  auto client = connectTo(server.port());
-  waitFor(client.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_EQ(awaitResponse(client).status, 200);
-  auto idleSince = Clock::now();
+  TestServer server(describe, parkingSoonWithReadTimeout(kReadTimeout));
+  auto client = idleClient(server);
+  auto idleSince = Clock::now();  // the deadline was armed just before: the clock starts late
   EXPECT_TRUE(eventually([&] { return server.server().parkedConnections() == 1; }));
   EXPECT_TRUE(closedWithin(client, 3000));  // nothing sent: no request had begun
-  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - idleSince);
-  EXPECT_GE(waited.count(), kReadTimeout - 100);
+  EXPECT_GE(msSince(idleSince), kReadTimeout - 100);
   EXPECT_EQ(server.server().parkedConnections(), 0u);
 }
 
 TEST(ParkedConnection, WakingDoesNotRestartTheReadDeadline) {
   constexpr std::int64_t kReadTimeout = 600;
-  ServerSettings settings = parkingSoon();
-  settings.readTimeout = kReadTimeout;
-  TestServer server(describe, settings);
-  auto client = connectTo(server.port());
-  waitFor(client.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_EQ(awaitResponse(client).status, 200);
-  auto idleSince = Clock::now();  // the deadline was armed just before: the clock starts late
+  TestServer server(describe, parkingSoonWithReadTimeout(kReadTimeout));
+  auto client = idleClient(server);
+  auto idleSince = Clock::now();
   EXPECT_TRUE(eventually([&] { return server.server().parkedConnections() == 1; }));
   waitFor(sleepAsync(kReadTimeout / 2));
   waitFor(client.send("GET /slow HTTP/1.1\r\n"));  // wakes it; the head never ends
-  auto r = awaitResponse(client, 3000);
-  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - idleSince);
-  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(awaitResponse(client, 3000).status, 408);
   // Counted from when the connection began to wait, not from its waking (that would be 900).
-  EXPECT_LT(waited.count(), kReadTimeout + kReadTimeout / 3);
+  EXPECT_LT(msSince(idleSince), kReadTimeout + kReadTimeout / 3);
 }
 
 TEST(ParkedConnection, ManyParkAndAllWake) {
