@@ -178,20 +178,19 @@ void Dispatcher::unregisterClosing(int fd) noexcept {
 }
 
 void Dispatcher::cancelWaits(int fd) noexcept {
-  if (!isRegistered(fd)) return;
-  Descriptor& d = descriptors_[static_cast<std::size_t>(fd)];
-  // Resume the waiters on the next turn, not inline: the caller is mid-statement.
-  for (IoWait** slot : {&d.reader, &d.writer}) {
-    if (IoWait* wait = std::exchange(*slot, nullptr)) {
-      wait->cancelled = true;
-      wakeSoon(*wait);
-    }
-  }
+  cancelWait(fd, &Descriptor::reader);
+  cancelWait(fd, &Descriptor::writer);
 }
 
 void Dispatcher::cancelWrite(int fd) noexcept {
+  cancelWait(fd, &Descriptor::writer);
+}
+
+void Dispatcher::cancelWait(int fd, IoWait* Descriptor::*direction) noexcept {
   if (!isRegistered(fd)) return;
-  if (IoWait* wait = std::exchange(descriptors_[static_cast<std::size_t>(fd)].writer, nullptr)) {
+  // Resume the waiter on the next turn, not inline: the caller is mid-statement.
+  if (IoWait* wait =
+          std::exchange(descriptors_[static_cast<std::size_t>(fd)].*direction, nullptr)) {
     wait->cancelled = true;
     wakeSoon(*wait);
   }
@@ -216,21 +215,20 @@ void Dispatcher::writeBlocked(int fd) noexcept {
 }
 
 void Dispatcher::waitReadable(int fd, IoWait& wait) noexcept {
-  if (!isRegistered(fd)) {
-    wait.cancelled = true;
-    wakeSoon(wait);
-    return;
-  }
-  descriptors_[static_cast<std::size_t>(fd)].reader = &wait;
+  addWait(fd, wait, &Descriptor::reader);
 }
 
 void Dispatcher::waitWritable(int fd, IoWait& wait) noexcept {
-  if (!isRegistered(fd)) {
+  addWait(fd, wait, &Descriptor::writer);
+}
+
+void Dispatcher::addWait(int fd, IoWait& wait, IoWait* Descriptor::*direction) noexcept {
+  if (!isRegistered(fd)) {  // closed meanwhile: the wait ends at once, cancelled
     wait.cancelled = true;
     wakeSoon(wait);
     return;
   }
-  descriptors_[static_cast<std::size_t>(fd)].writer = &wait;
+  descriptors_[static_cast<std::size_t>(fd)].*direction = &wait;
 }
 
 // --- Timers: a binary min-heap of intrusive nodes that know their own index ---------------------

@@ -369,6 +369,8 @@ class Dispatcher {
     }
   }
   void wakeSoon(IoWait& wait);
+  void addWait(int fd, IoWait& wait, IoWait* Descriptor::*direction) noexcept;
+  void cancelWait(int fd, IoWait* Descriptor::*direction) noexcept;
   void runTimers();
   void runReady();
   int waitTimeout(int timeoutMs) const noexcept;
