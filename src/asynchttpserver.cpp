@@ -67,17 +67,18 @@ void appendNumber(std::string& out, std::uint64_t value) {
   out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
-// "HTTP/1.1 200 OK\r\n" for every code 100..599, built once per thread: one append per response
-// instead of formatting a number and searching the reason table (~140 instructions).
-void appendStatusLine(std::string& out, HttpCode code) {
+// "HTTP/1.1 200 OK\r\n": for every code 100..599 from a table built once, instead of formatting
+// a number and searching the reason table per response (~140 instructions); other codes are
+// formatted into `scratch`.
+std::string_view statusLine(HttpCode code, std::string& scratch) {
   constexpr int kFirst = 100, kLast = 599;
   if (code.value < kFirst || code.value > kLast) {
-    out += "HTTP/1.1 ";
-    appendNumber(out, static_cast<std::uint64_t>(code.value));
-    out += ' ';
-    out += reasonPhrase(code);
-    out += "\r\n";
-    return;
+    scratch = "HTTP/1.1 ";
+    appendNumber(scratch, static_cast<std::uint64_t>(code.value));
+    scratch += ' ';
+    scratch += reasonPhrase(code);
+    scratch += "\r\n";
+    return scratch;
   }
   static const auto lines = [] {  // immutable once built: shared by every thread
     std::vector<std::string> table;
@@ -88,7 +89,7 @@ void appendStatusLine(std::string& out, HttpCode code) {
     }
     return table;
   }();
-  out += lines[static_cast<std::size_t>(code.value - kFirst)];
+  return lines[static_cast<std::size_t>(code.value - kFirst)];
 }
 
 // Fills `url` from an origin-form target ("/path?query"), which is a path and a query, never
@@ -646,7 +647,8 @@ Future<void> Connection::flush() {
 
 Future<void> Connection::sendError(HttpCode code, std::string_view reason) {
   std::string& out = socket_->pendingOutput;
-  appendStatusLine(out, code);
+  std::string scratch;
+  out += statusLine(code, scratch);
   std::string_view text = reason.empty() ? reasonPhrase(code) : reason;
   out += "Date: ";
   out += httpDate(socket_->loop->now());
@@ -910,9 +912,11 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
 // completed Future, costing no coroutine frame.
 Future<void> Connection::respond(HttpCode code, std::string_view content,
                                  const HttpHeaders& headers) {
+  std::size_t headerBytes = 0;
   for (const auto& [key, value] : headers) {
     checkHeaderText(key, "name");
     checkHeaderText(value, "value");
+    headerBytes += key.size() + value.size() + 4;  // "key: value\r\n"
   }
   if (!is1xx(code)) {
     if (finalSent_) {
@@ -922,46 +926,62 @@ Future<void> Connection::respond(HttpCode code, std::string_view content,
     finalSent_ = true;
   }
   bool given = headers.len() > 0;  // most responses give no headers: skip the lookups
-  std::string& out = socket_->pendingOutput;
-  std::size_t startSize = out.size();
-  appendStatusLine(out, code);
-  if (!given || !headers.hasKey("Date")) {
-    out += "Date: "sv;
-    out += httpDate(socket_->loop->now());
-    out += "\r\n"sv;
-  }
-  for (const auto& [key, value] : headers) {
-    out += key;
-    out += ": "sv;
-    out += value;
-    out += "\r\n"sv;
-  }
   // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
   // still announces the length a GET would get.
   bool bodyless = is1xx(code) || code == Http204 || code == Http304;
+  std::string_view body = bodyless || headRequest_ ? std::string_view{} : content;
+  bool copyBody = body.size() <= kCopyBodyLimit;
+  std::string scratch;
+  std::string_view status = statusLine(code, scratch);
+
+  // Room for the longest head this can write (and the body, when copied) is made at once and
+  // trimmed after: one size check, not one per piece (~530 -> ~385 instructions, callgrind).
+  constexpr std::size_t kMostOfTheRest = ("Date: \r\n"sv).size() + 32 +                // date
+                                         ("Content-Length: \r\n"sv).size() + 20 +      // length
+                                         ("Connection: keep-alive\r\n\r\n"sv).size();  // end
+  std::string& out = socket_->pendingOutput;
+  const std::size_t startSize = out.size();
+  out.resize(startSize + status.size() + headerBytes + kMostOfTheRest +
+             (copyBody ? body.size() : 0));
+  char* const start = out.data() + startSize;
+  char* p = start;
+  auto put = [&p](std::string_view text) {
+    if (!text.empty()) std::memcpy(p, text.data(), text.size());
+    p += text.size();
+  };
+  put(status);
+  if (!given || !headers.hasKey("Date")) {
+    put("Date: "sv);
+    put(httpDate(socket_->loop->now()));
+    put("\r\n"sv);
+  }
+  for (const auto& [key, value] : headers) {
+    put(key);
+    put(": "sv);
+    put(value);
+    put("\r\n"sv);
+  }
   // A length unless the handler framed the body itself (Content-Length or Transfer-Encoding).
   if (!bodyless &&
       (!given || (!headers.hasKey("Content-Length") && !headers.hasKey("Transfer-Encoding")))) {
-    out += "Content-Length: "sv;
-    appendNumber(out, content.size());
-    out += "\r\n"sv;
+    put("Content-Length: "sv);
+    p = std::to_chars(p, p + 20, content.size()).ptr;
+    put("\r\n"sv);
   }
   if (given && headers.hasKey("Connection")) {
     for (const auto& value : headers["Connection"]) {
       if (hasToken(value, "close")) closeAfterResponse_ = true;
     }
   } else if (!keepAlive_ || closing_) {
-    out += "Connection: close\r\n"sv;
+    put("Connection: close\r\n"sv);
   } else if (request_.protocol.minor == 0) {
-    out += "Connection: keep-alive\r\n"sv;  // HTTP/1.0 keeps the connection only when told
+    put("Connection: keep-alive\r\n"sv);  // HTTP/1.0 keeps the connection only when told
   }
-  out += "\r\n"sv;
-  if (bodyless || headRequest_) content = {};
-  if (is1xx(code)) interimBytes_ += out.size() - startSize;
-  if (content.size() > kCopyBodyLimit) {
-    return sendAll(socket_, content, "send");  // head and body leave in one sendmsg
-  }
-  out.append(content);
+  put("\r\n"sv);
+  if (is1xx(code)) interimBytes_ += static_cast<std::size_t>(p - start);
+  if (copyBody) put(body);
+  out.resize(static_cast<std::size_t>(p - out.data()));
+  if (!copyBody) return sendAll(socket_, body, "send");  // head and body leave in one send
   if (!corked_ || out.size() > kFlushThreshold) return flush();
   return {};
 }
