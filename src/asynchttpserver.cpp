@@ -565,15 +565,14 @@ void ConnectionSet::unpark(ParkedConnection& record, std::string_view received) 
 void ParkedConnection::onReadable(IoWait& wait) {
   auto& record = static_cast<ParkedConnection&>(wait);
   Dispatcher& loop = getGlobalDispatcher();
-  auto finish = [&record] { ParkedPool::local().destroy(&record); };
-  if (record.cancelled) {  // the server closed, or the deadline passed
+  auto closeAndFree = [&] {
     loop.cancelTimer(record);
     if (record.set) record.set->unlink(record);
     loop.unregisterClosing(record.fd);
     ::close(record.fd);
-    finish();
-    return;
-  }
+    ParkedPool::local().destroy(&record);
+  };
+  if (record.cancelled) return closeAndFree();  // the server closed, or the deadline passed
   char received[kInitialReadBuffer];
   ssize_t n;
   do {
@@ -584,22 +583,18 @@ void ParkedConnection::onReadable(IoWait& wait) {
     loop.waitReadable(record.fd, record);
     return;
   }
+  // The client left (or the socket failed) while its connection was parked.
+  if (n <= 0) return closeAndFree();
+  if (static_cast<std::size_t>(n) < sizeof received) loop.readDrained(record.fd);
   loop.cancelTimer(record);
   ConnectionSet* set = record.set;
   set->unlink(record);
-  if (n <= 0) {  // the client left (or the socket failed) while its connection was parked
-    loop.unregisterClosing(record.fd);
-    ::close(record.fd);
-    finish();
-    return;
-  }
-  if (static_cast<std::size_t>(n) < sizeof received) loop.readDrained(record.fd);
   try {
     set->unpark(record, {received, static_cast<std::size_t>(n)});
   } catch (...) {
     reportException("could not resume a parked connection", std::current_exception());
   }
-  finish();
+  ParkedPool::local().destroy(&record);
 }
 
 void ParkedConnection::onDeadline(TimerNode& timer) {
