@@ -186,6 +186,10 @@ void Dispatcher::cancelWrite(int fd) noexcept {
   cancelWait(fd, &Descriptor::writer);
 }
 
+void Dispatcher::cancelRead(int fd) noexcept {
+  cancelWait(fd, &Descriptor::reader);
+}
+
 void Dispatcher::cancelWait(int fd, IoWait* Descriptor::*direction) noexcept {
   if (!isRegistered(fd)) return;
   // Resume the waiter on the next turn, not inline: the caller is mid-statement.

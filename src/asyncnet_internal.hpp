@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -211,10 +212,25 @@ struct SocketAccess {
 Future<std::size_t> receiveRaw(std::shared_ptr<AsyncSocket::State> s, std::span<char> buffer,
                                const char* operation);
 
-/// Writes the socket's corked output and then `data`, all of it, in as few system calls as
-/// possible. `data` must stay valid until completion. May complete inline.
-Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view data,
-                     const char* operation);
+/// Writes the socket's corked output and then `parts` (at most kMaxWriteParts), all of it, in
+/// as few system calls as possible. With `copyIfBlocked` the parts are copied before the first
+/// wait, so the caller may free them once this returns; else they must outlive the Future.
+/// May complete inline.
+Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::span<const std::string_view> parts,
+                     bool copyIfBlocked, const char* operation);
+inline constexpr std::size_t kMaxWriteParts = 3;
+
+/// Writes the socket's corked output and then `data`, which the caller keeps alive until
+/// completion. May complete inline.
+inline Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::string_view data,
+                            const char* operation) {
+  return sendAll(std::move(s), std::span(&data, 1), false, operation);
+}
+
+/// Writes the socket's corked output, then up to `count` bytes of file `fd` from `offset` with
+/// sendfile(2); returns the file bytes sent (0 at the file's end). May complete inline.
+Future<std::size_t> sendFileSome(std::shared_ptr<AsyncSocket::State> s, int fd,
+                                 std::uint64_t offset, std::size_t count, const char* operation);
 
 }  // namespace detail
 

@@ -269,6 +269,9 @@ class Dispatcher {
   void cancelWaits(int fd) noexcept;
   /// Like cancelWaits, for the wait for writability only.
   void cancelWrite(int fd) noexcept;
+  /// Like cancelWaits, for the wait for readability only (a read deadline that must not cut
+  /// short the writing of earlier responses).
+  void cancelRead(int fd) noexcept;
   /// True when `fd` is registered.
   bool isRegistered(int fd) const noexcept {
     return fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size() &&

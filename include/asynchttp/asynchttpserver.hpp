@@ -18,16 +18,51 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace asynchttp {
 
 namespace detail {
-class Connection;
+class Responder;
 struct ConnectionSet;
 }  // namespace detail
 
-/// One request, as the callback sees it.
+/// A response whose body is written piece by piece (`Request::respondStream`). Framing is
+/// chosen when the first piece or `finish` comes: the handler's `Content-Length` if it gave one,
+/// else chunked for HTTP/1.1 and close-delimited for HTTP/1.0. Destroyed before `finish`, it
+/// aborts the response and the connection closes: a cut response never looks complete.
+/// Use it within the handler that made it.
+class ResponseStream {
+ public:
+  /// A stream of no response; its calls throw ValueError.
+  ResponseStream() = default;
+  ResponseStream(ResponseStream&& other) noexcept
+      : responder_(std::exchange(other.responder_, nullptr)) {}
+  ResponseStream& operator=(ResponseStream&& other) noexcept;
+  ResponseStream(const ResponseStream&) = delete;
+  ResponseStream& operator=(const ResponseStream&) = delete;
+  /// Aborts the response unless `finish` was called.
+  ~ResponseStream();
+
+  /// Sends `bytes` as the next piece of the body (nothing for HEAD, 204 and 304). Completes
+  /// once the bytes are in the kernel or within ServerSettings::maxOutputBuffer; the caller
+  /// may reuse `bytes` then. Throws ValueError past a declared Content-Length, OSError when
+  /// the client is gone.
+  Future<void> write(std::string_view bytes);
+  /// Ends the body, with `trailers` when chunked (dropped otherwise). Throws ValueError when a
+  /// declared Content-Length was not reached (the response is then aborted).
+  Future<void> finish(const HttpHeaders& trailers = HttpHeaders());
+  /// True once `finish` completed or the stream was aborted: no more writes.
+  bool finished() const noexcept { return responder_ == nullptr; }
+
+ private:
+  friend struct Request;
+  explicit ResponseStream(detail::Responder* responder) noexcept : responder_(responder) {}
+  detail::Responder* responder_ = nullptr;
+};
+
+/// One request, as the callback sees it. Not copyable: it is the handle to the exchange.
 ///
 /// Lifetime: the Request (and every string in it) stays valid until the callback's Future
 /// completes; the server then reuses it for the connection's next request.
@@ -38,23 +73,57 @@ struct Request {
   HttpProtocol protocol;           ///< "HTTP/1.1" as {orig, 1, 1}
   Uri url;                         ///< the request-target, parsed
   std::string hostname;            ///< the peer's address (Nim's name for it)
-  std::string body;                ///< the body, de-chunked; empty when there is none
-  std::string target;              ///< the request-target exactly as received
+  /// The body, de-chunked, filled before the callback runs (ServerSettings::bufferBody), or by
+  /// `readBody`; empty when there is none.
+  std::string body;
+  std::string target;  ///< the request-target exactly as received
+
+  Request() = default;
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
 
   /// Sends a complete response: status line, `Date`, `headers`, `Content-Length` (unless
   /// `headers` has one) and `content` (omitted for HEAD, 1xx, 204 and 304). Does not close
-  /// the connection. `content` must stay valid until the Future completes (co_await it in the
-  /// same statement). Throws ValueError for a header with CR, LF or NUL in it. May complete
-  /// inline: responses to pipelined requests are gathered and written together.
+  /// the connection. `content` may be freed once this returns (bytes the kernel did not take
+  /// at once are copied first). Throws ValueError for a code outside 100..599, a second final
+  /// response, or a header with CR, LF or NUL in it. May complete inline: responses to
+  /// pipelined requests are gathered and written together.
   Future<void> respond(HttpCode code, std::string_view content,
                        const HttpHeaders& headers = HttpHeaders());
+  /// As above, taking the body over: never copied, however slowly the client reads.
+  Future<void> respond(HttpCode code, std::string&& content,
+                       const HttpHeaders& headers = HttpHeaders());
+  /// As above, for a C string (a literal).
+  Future<void> respond(HttpCode code, const char* content,
+                       const HttpHeaders& headers = HttpHeaders()) {
+    return respond(code, std::string_view(content), headers);
+  }
   /// Sends header lines `key: value\r\n` (Nim's sendHeaders: no status line, no blank line),
   /// for handlers that write their own response. May complete inline.
   Future<void> sendHeaders(const HttpHeaders& headers);
 
+  /// With ServerSettings::bufferBody false: the next de-chunked bytes of the body, valid until
+  /// the next call; empty at its end. Sends `100 Continue` first when the client asked.
+  /// With bufferBody true: `body` once, then empty. Past `maxBody` (or a malformed chunk) the
+  /// error response is sent and ValueError thrown.
+  Future<std::string_view> bodyChunk();
+  /// Reads the rest of the body into `body`. Past `limit` bytes (at most ServerSettings::maxBody,
+  /// which is the default) answers 413, closes the connection after it, and throws ValueError.
+  Future<void> readBody(std::size_t limit = static_cast<std::size_t>(-1));
+  /// Starts a response whose body follows in pieces (see ResponseStream). Throws ValueError as
+  /// `respond` does, and for a 1xx code or a `Transfer-Encoding` header.
+  Future<ResponseStream> respondStream(HttpCode code, const HttpHeaders& headers = HttpHeaders());
+  /// Answers with the file at `path`: `Content-Type` from its extension (unless `headers` has
+  /// one), `Content-Length`, `ETag`, `Last-Modified`; 304 for a matching `If-None-Match` /
+  /// `If-Modified-Since`, 206 for one `Range` (`If-Range` honoured), 416 for an unsatisfiable
+  /// one; 404 when missing, 403 when not a regular file or not readable. The file goes out by
+  /// sendfile(2) in bounded pieces.
+  Future<void> sendFile(std::string path, const HttpHeaders& headers = HttpHeaders());
+
  private:
-  friend class detail::Connection;
-  detail::Connection* connection_ = nullptr;
+  friend class detail::Responder;
+  detail::Responder& responder(const char* operation) const;
+  detail::Responder* responder_ = nullptr;
 };
 
 /// The request handler: a coroutine (lambda or function) taking the Request.
@@ -68,6 +137,12 @@ struct ServerSettings {
   std::size_t maxRequestLine = 8192;   ///< bytes of request line; a longer one gets 414
   std::size_t maxHeaderBytes = 65536;  ///< bytes of the whole head; more gets 431
   std::size_t maxHeaders = 100;        ///< header lines (at most headerLimit); more gets 431
+  /// Whether the body is read into `Request::body` before the callback runs (Nim's behaviour).
+  /// false: the callback runs once the head is in, and reads with `bodyChunk` or `readBody`.
+  bool bufferBody = true;
+  /// Bytes of response a connection may hold unsent before a stream's `write` waits for the
+  /// client: the backpressure of streamed responses. 1 MiB by default.
+  std::size_t maxOutputBuffer = 1 << 20;
   /// Milliseconds for a whole request (head and body) to arrive, counted from when the server
   /// starts waiting for it; slow trickling does not extend it. Past it: 408 and close, or a
   /// silent close when not even a request line came (an idle keep-alive connection too).

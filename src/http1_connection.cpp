@@ -1,0 +1,390 @@
+// The HTTP/1 connection's request loop: read, parse, call the handler, keep alive or close.
+#include "http1_connection.hpp"
+
+#include "tcp_transport.hpp"
+#include "text_internal.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace asynchttp::detail {
+
+namespace {
+
+// Fills `url` from an origin-form target ("/path?query"), which is a path and a query, never
+// an authority: "//a" is the path "//a". Cheaper than the general parseUri, and more exact here.
+void fillOriginForm(std::string_view target, Uri& url) {
+  url.scheme.clear();
+  url.username.clear();
+  url.password.clear();
+  url.hostname.clear();
+  url.port.clear();
+  url.opaque = false;
+  url.isIpv6 = false;
+  auto hash = target.find('#');
+  assignIfChanged(url.anchor,
+                  hash == std::string_view::npos ? std::string_view{} : target.substr(hash + 1));
+  target = target.substr(0, hash);
+  auto question = target.find('?');
+  assignIfChanged(url.query, question == std::string_view::npos ? std::string_view{}
+                                                                : target.substr(question + 1));
+  assignIfChanged(url.path, target.substr(0, question));
+}
+
+// The parser's limits from the server's settings.
+ParserLimits limitsFrom(const ServerSettings& settings) {
+  ParserLimits limits;
+  limits.maxRequestLine = settings.maxRequestLine;
+  limits.maxHeaderBytes = settings.maxHeaderBytes;
+  limits.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
+  limits.maxBody = settings.maxBody;
+  return limits;
+}
+
+}  // namespace
+
+Connection::Connection(std::unique_ptr<Transport> transport, AsyncSocket client,
+                       std::string address, const ServerSettings& settings,
+                       std::shared_ptr<const RequestCallback> callback,
+                       std::shared_ptr<ConnectionSet> siblings, std::string_view received)
+    : transport_(std::move(transport)),
+      callback_(std::move(callback)),
+      siblings_(std::move(siblings)),
+      limits_(limitsFrom(settings)),
+      decoder_(limits_),
+      maxOutputBuffer_(settings.maxOutputBuffer),
+      bufferBody_(settings.bufferBody) {
+  readTimeout_ = settings.readTimeout;
+  deadline_.owner = this;
+  deadline_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->readTimedOut(); };
+  request_.client = std::move(client);
+  request_.hostname = std::move(address);
+  attach(request_);
+  buffer_.grow(std::max(kInitialReadBuffer, received.size()), 0);
+  if (!received.empty()) std::memcpy(buffer_.data(), received.data(), received.size());
+  end_ = received.size();
+  siblings_->add(this);  // last: a constructor that throws leaves no dangling entry
+}
+
+Connection::~Connection() {
+  transport_->loop().cancelTimer(deadline_);
+  siblings_->remove(this);
+}
+
+bool Connection::parkIfIdleSince(Clock::time_point cutoff) noexcept {
+  if (!idle_ || parking_ || closing_ || timedOut_ || idleSince_ > cutoff ||
+      !transport_->parkable() || transport_->writing() || !transport_->corked().empty()) {
+    return false;
+  }
+  parking_ = true;
+  transport_->cancelRead();
+  return true;
+}
+
+void Connection::shutdown() noexcept {
+  closing_ = true;
+  if (idle_) transport_->close();  // the pending read ends with SocketClosedError
+}
+
+void Connection::armDeadline() {
+  if (readTimeout_ <= 0 || deadline_.heapIndex != TimerNode::kNotQueued) return;
+  deadline_.deadline = transport_->loop().now() + std::chrono::milliseconds(readTimeout_);
+  transport_->loop().addTimer(deadline_);
+}
+
+void Connection::armDeadlineAt(Clock::time_point when) {
+  deadline_.deadline = when;
+  transport_->loop().addTimer(deadline_);
+}
+
+// Only the read is cancelled: answers to earlier pipelined requests still being written are
+// not cut short (their bytes would otherwise be lost mid-response).
+void Connection::readTimedOut() noexcept {
+  timedOut_ = true;
+  transport_->cancelRead();
+}
+
+// The free tail of the read buffer, made room for by compacting or growing it.
+std::span<char> Connection::readSpace() {
+  if (end_ == buffer_.capacity()) {
+    if (begin_ > 0) {  // compact: parsed bytes are gone, views into them were copied
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buffer_.capacity() - end_ < kMinReadSpace) {
+      buffer_.grow(std::max(buffer_.capacity() * 2, kInitialReadBuffer), end_);
+    }
+  }
+  return {buffer_.data() + end_, buffer_.capacity() - end_};
+}
+
+Future<std::size_t> Connection::receive(std::span<char> into) {
+  for (;;) {
+    if (timedOut_) throw SocketClosedError("recv");  // the deadline passed while writing
+    std::ptrdiff_t n = transport_->tryRead(into);
+    if (n >= 0) co_return static_cast<std::size_t>(n);
+    if (!co_await TransportReadable{*transport_}) throw SocketClosedError("recv");
+  }
+}
+
+// Hands the socket to a ParkedConnection; the caller (run) then ends, freeing the rest.
+void Connection::park() noexcept {
+  bool armed = deadline_.heapIndex != TimerNode::kNotQueued;
+  int domain = AF_INET;
+  int fd = transport_->detachForParking(domain);
+  siblings_->park(fd, domain, callback_, armed ? &deadline_ : nullptr);
+  disarmDeadline();
+  buffer_.release(false);
+}
+
+Future<void> Connection::sendError(HttpCode code, std::string_view reason) {
+  std::string_view text = reason.empty() ? reasonPhrase(code) : reason;
+  appendError(code, text);
+  co_await transport_->flush();
+  co_await lingerAndClose();
+}
+
+// Lingering close: stop sending, then drain what the client still sends for a while, so that
+// closing with unread bytes does not reset the connection before it reads the response.
+Future<void> Connection::lingerAndClose() {
+  transport_->shutdownWrite();
+  auto drain = [](Transport& t) -> Future<void> {
+    char sink[4096];
+    std::size_t total = 0;
+    while (total < kLingerBytes) {
+      std::size_t n = co_await readSome(t, sink);
+      if (n == 0) break;
+      total += n;
+    }
+  };
+  auto draining = drain(*transport_);
+  co_await withTimeout(draining, kLingerMs);
+  transport_->close();  // a drain still pending ends with SocketClosedError, which it drops
+  try {
+    co_await draining;
+  } catch (const OSError&) {
+  }
+}
+
+// After a handler threw: log it, answer 500 if it had sent nothing, and close.
+Future<void> Connection::handlerFailed(std::exception_ptr failure, bool answered) {
+  reportException("request handler failed", failure);
+  if (!answered) {
+    co_await sendError(Http500, "Internal Server Error");
+  } else {
+    co_await transport_->flush();
+    co_await lingerAndClose();
+  }
+}
+
+// Copies the parsed head into the Request; false (after answering 400) if the target is bad.
+bool Connection::fillRequest() {
+  Request& r = request_;
+  r.reqMethod = head_.method;
+  assignIfChanged(r.protocol.orig, head_.version);
+  r.protocol.major = head_.versionMajor;
+  r.protocol.minor = head_.versionMinor;
+  assignIfChanged(r.target, head_.target);
+  r.headers.clear();
+  for (const auto& field : head_.headers) r.headers.add(field.name, field.value);
+  r.body.clear();
+  try {
+    if (head_.method == HttpConnect) {  // authority-form: host:port, which is no URI
+      r.url = Uri{};
+      auto colon = head_.target.rfind(':');
+      r.url.hostname.assign(head_.target.substr(0, colon));
+      r.url.port.assign(head_.target.substr(colon + 1));
+    } else if (head_.target.front() == '/') {
+      fillOriginForm(head_.target, r.url);
+    } else {
+      parseUri(head_.target, r.url);  // absolute-form, or "*"
+    }
+  } catch (const UriParseError&) {
+    return false;
+  }
+  keepAlive_ = head_.keepAlive;
+  headRequest_ = head_.method == HttpHead;
+  continueSent_ = false;
+  closeAfterResponse_ = false;
+  finalSent_ = false;
+  interimBytes_ = 0;
+  stream_ = StreamState::none;
+  bodyDone_ = head_.framing == BodyFraming::none;
+  bodyRemaining_ = head_.framing == BodyFraming::contentLength ? head_.contentLength : 0;
+  if (head_.framing == BodyFraming::chunked) decoder_.reset();
+  streamingBody_ = !bufferBody_ && !bodyDone_;
+  return true;
+}
+
+// The common path runs here without nested coroutines: reads, parsing and the handler call
+// cost no coroutine frame of their own (about ten per request before, measured with callgrind).
+Future<void> Connection::run(std::unique_ptr<Connection> self) {
+  // `self` owns this object from the frame: the connection is one frame plus this object,
+  // not a second coroutine frame around it (220 bytes less per idle connection).
+  (void)self;
+  Transport& transport = *transport_;
+  try {
+    for (;;) {
+      ParseResult r = parseRequestHead(unparsed(), scanned_, limits_, head_);
+      if (r.status == ParseStatus::partial) {
+        scanned_ = end_ - begin_;
+        co_await transport.flush();  // one write for the whole batch of responses
+        idle_ = begin_ == end_;
+        if (idle_) idleSince_ = transport.loop().now();
+        if (idle_ && closing_) break;
+        armDeadline();
+        std::ptrdiff_t n;
+        while ((n = timedOut_ ? -1 : transport.tryRead(readSpace())) < 0) {
+          if (!timedOut_ && co_await TransportReadable{transport}) continue;
+          if (!parking_ || closing_ || timedOut_ || !transport.isOpen()) {
+            throw SocketClosedError("recv");
+          }
+          parking_ = false;
+          // Parked only while drained; bytes that came meanwhile are read here instead.
+          if (!transport.mayRead()) {
+            park();
+            co_return;
+          }
+        }
+        idle_ = false;
+        if (n == 0) break;  // the client closed
+        end_ += static_cast<std::size_t>(n);
+        continue;
+      }
+      scanned_ = 0;
+      if (r.status == ParseStatus::error) {
+        disarmDeadline();
+        co_await sendError(r.error, r.reason);
+        co_return;
+      }
+      bool targetOk = fillRequest();
+      consume(r.consumed);
+      if (!targetOk) {
+        disarmDeadline();
+        co_await sendError(Http400, "Invalid request target");
+        co_return;
+      }
+      if (!bodyDone_ && !streamingBody_) {
+        armDeadline();  // also for a head that was already buffered (pipelined)
+        readingBody_ = true;
+        BodyStatus body = co_await receiveBody(request_.body, limits_.maxBody);
+        readingBody_ = false;
+        if (body == BodyStatus::clientLeft) break;
+        if (body == BodyStatus::rejected) {
+          disarmDeadline();
+          co_await transport.flush();
+          co_await lingerAndClose();
+          co_return;
+        }
+      }
+      // The handler is never cut short by the read deadline (a streamed body: the head's).
+      disarmDeadline();
+
+      // The handler. Its answers stay corked while it runs without waiting; if it waits, what
+      // it already answered is written first, so that it does not wait with it.
+      std::uint64_t markBefore = outputMark();
+      std::exception_ptr failure;
+      bool peerGone = false;
+      corked_ = true;
+      // `handling` outlives everything below: the handler holds `request_` until it is done,
+      // even when the connection fails under it.
+      Future<void> handling;
+      try {
+        handling = (*callback_)(request_);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (!failure && !handling.finished()) {
+        corked_ = false;
+        try {
+          co_await transport.flush();
+        } catch (const OSError&) {
+          peerGone = true;  // the handler still runs to its end; its writes will fail
+        }
+      }
+      if (!failure) {
+        try {
+          co_await handling;
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }
+      corked_ = true;
+      if (peerGone || !transport.isOpen()) break;  // closed, by the peer or by the handler
+      bool answered = finalSent_ || outputMark() - markBefore > interimBytes_;
+      if (stream_ == StreamState::headPending || stream_ == StreamState::open) {
+        streamAbort();  // a stream the handler neither finished nor dropped
+      }
+      if (stream_ == StreamState::aborted) {
+        if (streamFraming_ == Framing::untilClose) {
+          transport.abort();  // an ordinary close would make the cut body look complete
+        } else {
+          co_await transport.flush();
+          transport.close();
+        }
+        break;
+      }
+      if (failure) {
+        co_await handlerFailed(failure, answered);
+        co_return;
+      }
+      if (!answered) {
+        // Documented choice: a handler that answers nothing gets a 500 on its behalf, so that
+        // no client waits forever and the mistake shows.
+        co_await respond(Http500, std::string_view("The request handler sent no response.\n"),
+                         HttpHeaders());
+      }
+      if (bodyUnread() && !closeAfterResponse_ && !closing_ && keepAlive_) {
+        // The next request must not be parsed from the middle of this body.
+        if (!co_await discardBody()) closeAfterResponse_ = true;
+      }
+      if (!keepAlive_ || closeAfterResponse_ || closing_) {
+        co_await transport.flush();
+        // The client sent more after a request that ends the connection: closing with bytes
+        // unread would reset it, and it could lose the response. Linger then, as nginx does;
+        // otherwise close at once (no extra system calls per connection).
+        if (begin_ < end_ || bodyUnread() || transport.mayRead()) co_await lingerAndClose();
+        break;
+      }
+    }
+    co_await transport.flush();
+  } catch (const OSError&) {
+    // The peer vanished mid-exchange, or the read deadline aborted a read: either way, this
+    // connection only.
+  } catch (const std::exception&) {
+    // A second reader on the socket (a handler's own detached read), or memory exhausted:
+    // reported, and the connection still closes below.
+    reportException("connection failed", std::current_exception());
+  }
+  disarmDeadline();
+  if (timedOut_ && transport.isOpen()) {
+    // 408 once a request line has come (a request is arriving, too slowly); before that, a
+    // silent close, as for an idle keep-alive connection.
+    bool requestStarted = readingBody_ || unparsed().find('\n') != std::string_view::npos;
+    if (requestStarted) {
+      try {
+        co_await sendError(Http408, "Request Timeout");
+      } catch (const std::exception&) {
+        // Nothing more to do for this connection: it closes below.
+      }
+    }
+  }
+  transport.close();
+}
+
+Future<void> serveTcp(AsyncSocket client, std::string address,
+                      std::shared_ptr<const RequestCallback> callback,
+                      std::shared_ptr<ConnectionSet> set, std::string_view received,
+                      std::optional<Clock::time_point> readDeadline) {
+  const auto& state = SocketAccess::state(client);
+  state->writeTimeoutMs = set->settings.writeTimeout;
+  auto connection = std::make_unique<Connection>(
+      std::make_unique<TcpTransport>(state), std::move(client), std::move(address), set->settings,
+      std::move(callback), std::move(set), received);
+  Connection& c = *connection;
+  if (readDeadline) c.armDeadlineAt(*readDeadline);
+  return c.run(std::move(connection));
+}
+
+}  // namespace asynchttp::detail
