@@ -112,11 +112,12 @@ Future<Connection::BodyStatus> Connection::receiveBody(std::string& body, std::u
 }
 
 Future<std::string_view> Connection::bodyChunk() {
-  if (bodyDone_) co_return std::string_view{};
   if (!streamingBody_) {  // buffered before the handler: the whole body, once
-    bodyDone_ = true;
+    if (bufferedBodyTaken_) co_return std::string_view{};
+    bufferedBodyTaken_ = true;
     co_return std::string_view(request_.body);
   }
+  if (bodyDone_) co_return std::string_view{};
   growForBody();
   for (;;) {
     if (head_.framing == BodyFraming::contentLength) {
@@ -152,7 +153,6 @@ Future<void> Connection::readBody(std::size_t limit) {
   std::uint64_t most = std::min<std::uint64_t>(limit, limits_.maxBody);
   if (!streamingBody_) {
     if (request_.body.size() > most) bodyFailed(Http413, "Payload Too Large");
-    bodyDone_ = true;
     co_return;
   }
   if (bodyDone_) co_return;

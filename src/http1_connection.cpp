@@ -214,6 +214,7 @@ bool Connection::fillRequest() {
   bodyRemaining_ = head_.framing == BodyFraming::contentLength ? head_.contentLength : 0;
   if (head_.framing == BodyFraming::chunked) decoder_.reset();
   streamingBody_ = !bufferBody_ && !bodyDone_;
+  bufferedBodyTaken_ = false;
   return true;
 }
 
@@ -317,10 +318,10 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         streamAbort();  // a stream the handler neither finished nor dropped
       }
       if (stream_ == StreamState::aborted) {
+        co_await transport.flush();
         if (streamFraming_ == Framing::untilClose) {
           transport.abort();  // an ordinary close would make the cut body look complete
         } else {
-          co_await transport.flush();
           transport.close();
         }
         break;

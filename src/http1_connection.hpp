@@ -157,6 +157,7 @@ class Connection final : public Responder {
   std::size_t interimBytes_ = 0;     // bytes of 1xx responses, which do not answer a request
   bool streamingBody_ = false;       // the handler reads the body (bufferBody false)
   bool bodyDone_ = true;             // the whole body was read
+  bool bufferedBodyTaken_ = false;   // bodyChunk returned a buffered body already
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes not read yet
   std::string chunk_;                // the piece of a chunked body bodyChunk returned last
   HttpCode bodyRejection_{};         // the status a refused body was answered with

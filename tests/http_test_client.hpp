@@ -18,6 +18,8 @@ struct Response {
   std::string statusLine;
   HttpHeaders headers;
   std::string body;
+  HttpHeaders trailers;  ///< of a chunked body
+  bool complete = true;  ///< false when the connection ended inside the body
 };
 
 /// Runs the loop until nothing is pending, so that no coroutine outlives the test.
@@ -73,7 +75,30 @@ inline Future<Response> readResponse(AsyncSocket socket) {
     r.headers.add(line.substr(0, colon), value);
   }
   if (r.headers.hasKey("Content-Length")) {
-    r.body = co_await socket.recv(std::stoul(std::string(r.headers["Content-Length"])));
+    auto length = std::stoul(std::string(r.headers["Content-Length"]));
+    r.body = co_await socket.recv(length);
+    r.complete = r.body.size() == length;
+  } else if (r.headers.hasKey("Transfer-Encoding")) {  // chunked
+    r.complete = false;
+    for (;;) {
+      std::string size = co_await socket.recvLine(65536);
+      if (size.empty()) co_return r;  // ended inside the body
+      std::size_t n = std::stoul(size, nullptr, 16);
+      if (n == 0) break;
+      std::string data = co_await socket.recv(n);
+      r.body += data;
+      if (data.size() < n || (co_await socket.recvLine(65536)) != "\r\n") co_return r;
+    }
+    for (;;) {
+      std::string line = co_await socket.recvLine(65536);
+      if (line.empty()) co_return r;
+      if (line == "\r\n") break;
+      auto colon = line.find(':');
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      r.trailers.add(line.substr(0, colon), value);
+    }
+    r.complete = true;
   }
   co_return r;
 }
