@@ -2,6 +2,7 @@
 """Integration tests: the example servers, started on port 0, driven by real HTTP clients
 (Python's http.client, curl, wrk) and raw sockets. Usage: test_examples.py EXAMPLES_DIR"""
 
+import hashlib
 import http.client
 import json
 import os
@@ -22,8 +23,8 @@ TIMEOUT = 10
 class Server:
     """An example program listening on 127.0.0.1 and a free port, stopped on exit."""
 
-    def __init__(self, name):
-        self.proc = subprocess.Popen([os.path.join(EXAMPLES, name), "0"],
+    def __init__(self, name, *args):
+        self.proc = subprocess.Popen([os.path.join(EXAMPLES, name), "0", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # "<name> listening on port N"
         match = re.search(r"port (\d+)", line)
@@ -179,6 +180,93 @@ class EchoTests(unittest.TestCase):
         with Server("echo") as server:
             reply = server.raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\n\r\n")
             self.assertTrue(reply.startswith(b"HTTP/1.1 413 "), reply)
+
+
+class UploadTests(unittest.TestCase):
+    def test_curl_uploads_are_streamed_to_disk_with_their_digest(self):
+        body = random.Random(11).randbytes(3_000_000)
+        with tempfile.TemporaryDirectory() as folder, tempfile.NamedTemporaryFile() as f, \
+                Server("upload", folder) as server:
+            f.write(body)
+            f.flush()
+            for extra in ([], ["-H", "Transfer-Encoding: chunked"], ["-H", "Expect:"]):
+                result = curl("-T", f.name, *extra, server.url("/big.bin"))
+                self.assertEqual(result.returncode, 0, result.stderr)
+                answer = json.loads(result.stdout)
+                self.assertEqual(answer["bytes"], len(body), extra)
+                self.assertEqual(answer["sha256"], hashlib.sha256(body).hexdigest(), extra)
+                with open(answer["file"], "rb") as written:
+                    self.assertEqual(written.read(), body, extra)
+
+    def test_get_is_refused(self):
+        with tempfile.TemporaryDirectory() as folder, Server("upload", folder) as server:
+            result = curl("-o", "/dev/null", "-w", "%{http_code}", server.url("/"))
+            self.assertEqual(result.stdout, b"405")
+
+
+class SseTests(unittest.TestCase):
+    def test_events_arrive_one_by_one_as_a_chunked_stream(self):
+        with Server("sse") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            conn.request("GET", "/events?count=3&interval=150")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.getheader("Content-Type"), "text/event-stream")
+            self.assertEqual(response.getheader("Transfer-Encoding"), "chunked")
+            started = time.monotonic()
+            first = response.readline()
+            self.assertEqual(first, b"data: 1\n")
+            self.assertLess(time.monotonic() - started, 0.14)  # not held until the stream ends
+            rest = response.read()
+            self.assertEqual(b"\n" + rest, b"\n\ndata: 2\n\ndata: 3\n\n")
+            conn.close()
+
+
+class FilesTests(unittest.TestCase):
+    def setUp(self):
+        self.folder = tempfile.TemporaryDirectory()
+        self.content = random.Random(5).randbytes(5_000_000)
+        with open(os.path.join(self.folder.name, "data.bin"), "wb") as f:
+            f.write(self.content)
+        with open(os.path.join(self.folder.name, "index.html"), "w") as f:
+            f.write("<h1>index</h1>")
+
+    def tearDown(self):
+        self.folder.cleanup()
+
+    def test_curl_whole_file_ranges_and_conditional_get(self):
+        with Server("files", self.folder.name) as server:
+            result = curl("-D", "-", "-o", "/dev/null", server.url("/data.bin"))
+            headers = result.stdout.decode()
+            self.assertIn("200 OK", headers)
+            etag = re.search(r"(?i)etag: (\S+)", headers).group(1)
+            whole = curl(server.url("/data.bin"))
+            self.assertEqual(whole.stdout, self.content)
+            part = curl("-r", "1000-1999", server.url("/data.bin"))
+            self.assertEqual(part.stdout, self.content[1000:2000])
+            tail = curl("-r", "-100", server.url("/data.bin"))
+            self.assertEqual(tail.stdout, self.content[-100:])
+            code = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: " + etag,
+                        server.url("/data.bin"))
+            self.assertEqual(code.stdout, b"304")
+            code = curl("-o", "/dev/null", "-w", "%{http_code}", "-r", "9999999-",
+                        server.url("/data.bin"))
+            self.assertEqual(code.stdout, b"416")
+
+    def test_index_head_missing_and_climbing_out(self):
+        with Server("files", self.folder.name) as server:
+            self.assertEqual(curl(server.url("/")).stdout, b"<h1>index</h1>")
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            conn.request("HEAD", "/data.bin")
+            response = conn.getresponse()
+            self.assertEqual(response.getheader("Content-Length"), str(len(self.content)))
+            self.assertEqual(response.read(), b"")
+            conn.request("GET", "/index.html")  # the same connection: nothing leaked
+            self.assertEqual(conn.getresponse().read(), b"<h1>index</h1>")
+            conn.close()
+            for path in (b"/missing", b"/../etc/passwd", b"/%2e%2e/etc/passwd"):
+                reply = server.raw(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                self.assertTrue(reply.startswith(b"HTTP/1.1 404 "), reply)
 
 
 def main():

@@ -145,9 +145,14 @@ TEST_F(Files, RangesAsRfc9110Section14) {
        }) {
     auto r = get(server, "/hello.txt", "Range: " + c.range + "\r\n");
     EXPECT_EQ(r.status, c.status) << c.range;
-    if (c.status != 416) EXPECT_EQ(r.body, c.body) << c.range;
-    if (!c.contentRange.empty()) EXPECT_EQ(r.headers["Content-Range"], c.contentRange) << c.range;
-    if (c.contentRange.empty()) EXPECT_FALSE(r.headers.hasKey("Content-Range")) << c.range;
+    if (c.status != 416) {
+      EXPECT_EQ(r.body, c.body) << c.range;
+    }
+    if (c.contentRange.empty()) {
+      EXPECT_FALSE(r.headers.hasKey("Content-Range")) << c.range;
+    } else {
+      EXPECT_EQ(r.headers["Content-Range"], c.contentRange) << c.range;
+    }
   }
 }
 

@@ -203,7 +203,7 @@ TEST(StreamedBody, UnreadSmallBodyIsDrainedAndNeverParsedAsARequest) {
       },
       kStreamed);
   std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
-  for (const std::string framing :
+  for (const std::string& framing :
        {"Content-Length: " + std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled,
         "Transfer-Encoding: chunked\r\n\r\n" +
             (std::stringstream() << std::hex << smuggled.size()).str() + "\r\n" + smuggled +
