@@ -122,16 +122,44 @@ class Connection final : public Responder {
   [[noreturn]] void clientLeftMidBody();
 
   // --- responses (http1_response.cpp) ---
-  HeadContext headContext() const noexcept;
+  HeadContext headContext() const noexcept {
+    bool keep =
+        keepAlive_ && !closing_ && !closeAfterResponse_ && !(bodyUnread() && unreadBodyCloses());
+    return {headRequest_, request_.protocol.minor == 0, keep};
+  }
+  // A body left unread is drained after the response only when that is cheap and sure.
+  bool unreadBodyCloses() const noexcept;
   // Throws ValueError unless `code` may answer now (valid, nothing final sent, no stream).
-  void checkCanAnswer(HttpCode code, const char* operation) const;
+  void checkCanAnswer(HttpCode code, const char* operation) const {
+    bool valid = static_cast<unsigned>(code.value - 100) <= 499u;
+    if (!valid || stream_ != StreamState::none || (finalSent_ && !is1xx(code))) {
+      refuseAnswer(code, operation);
+    }
+  }
+  [[noreturn]] void refuseAnswer(HttpCode code, const char* operation) const;
+  // Writes a head into the corked output (and `body`, which it copies behind it).
   HeadOutcome writeResponseHead(HttpCode code, const HttpHeaders& headers,
-                                std::optional<std::uint64_t> length, std::size_t bodyRoom = 0);
+                                std::optional<std::uint64_t> length, std::string_view body = {}) {
+    std::string& out = transport_->corked();
+    std::size_t before = out.size();
+    HeadOutcome head =
+        writeHead(out, code, headers, length, headContext(), transport_->loop().now(), body);
+    if (is1xx(code)) {
+      interimBytes_ += out.size() - before;
+    } else {
+      finalSent_ = true;
+      closeAfterResponse_ |= head.closeAfter;
+    }
+    return head;
+  }
   bool sendsBody(const HeadOutcome& head) const noexcept {
     return !headRequest_ && head.framing != Framing::none;
   }
   // After appending to the corked output: written now unless still corked and small.
-  Future<void> afterAppend();
+  Future<void> afterAppend() {
+    if (!corked_ || transport_->corked().size() > kFlushThreshold) return transport_->flush();
+    return {};
+  }
   void openStreamHead(std::optional<std::uint64_t> length);
   Future<void> sendFileRange(int fd, std::uint64_t offset, std::uint64_t length);
 

@@ -45,57 +45,27 @@ std::optional<std::uint64_t> parseLength(std::string_view text) {
 
 }  // namespace
 
-HeadContext Connection::headContext() const noexcept {
-  bool keep = keepAlive_ && !closing_ && !closeAfterResponse_;
-  if (keep && bodyUnread()) {
-    // A body left unread is drained after the response only when that is cheap and sure.
-    if (head_.expectContinue && !continueSent_) keep = false;
-    if (head_.framing == BodyFraming::contentLength && bodyRemaining_ > kLingerBytes) keep = false;
-  }
-  return {headRequest_, request_.protocol.minor == 0, keep};
+bool Connection::unreadBodyCloses() const noexcept {
+  return (head_.expectContinue && !continueSent_) ||
+         (head_.framing == BodyFraming::contentLength && bodyRemaining_ > kLingerBytes);
 }
 
-void Connection::checkCanAnswer(HttpCode code, const char* operation) const {
+void Connection::refuseAnswer(HttpCode code, const char* operation) const {
   checkStatusCode(code, operation);
   if (stream_ != StreamState::none) {
     throw ValueError(std::string(operation) + ": a streamed response is under way (or aborted)");
   }
-  if (!is1xx(code) && finalSent_) {
-    throw ValueError(std::string(operation) + ": this request was already answered (" +
-                     to_string(code) + " would be taken for the next request's response)");
-  }
-}
-
-HeadOutcome Connection::writeResponseHead(HttpCode code, const HttpHeaders& headers,
-                                          std::optional<std::uint64_t> length,
-                                          std::size_t bodyRoom) {
-  std::string& out = transport_->corked();
-  std::size_t before = out.size();
-  HeadOutcome head =
-      writeHead(out, code, headers, length, headContext(), transport_->loop().now(), bodyRoom);
-  if (is1xx(code)) {
-    interimBytes_ += out.size() - before;
-  } else {
-    finalSent_ = true;
-    if (head.closeAfter) closeAfterResponse_ = true;
-  }
-  return head;
-}
-
-Future<void> Connection::afterAppend() {
-  if (!corked_ || transport_->corked().size() > kFlushThreshold) return transport_->flush();
-  return {};
+  throw ValueError(std::string(operation) + ": this request was already answered (" +
+                   to_string(code) + " would be taken for the next request's response)");
 }
 
 void Connection::appendError(HttpCode code, std::string_view text) {
   HttpHeaders headers;  // error responses are off the hot path
   headers.add("Content-Type", "text/plain; charset=utf-8");
   closeAfterResponse_ = true;
-  HeadOutcome head = writeResponseHead(code, headers, text.size() + 1, text.size() + 1);
-  if (sendsBody(head)) {
-    transport_->corked() += text;
-    transport_->corked() += '\n';
-  }
+  std::string body(text);
+  body += '\n';
+  writeResponseHead(code, headers, body.size(), headRequest_ ? std::string_view() : body);
 }
 
 // Not a coroutine: in the common (corked) case it appends to the output and returns a
@@ -103,14 +73,14 @@ void Connection::appendError(HttpCode code, std::string_view text) {
 Future<void> Connection::respond(HttpCode code, std::string_view content,
                                  const HttpHeaders& headers) {
   checkCanAnswer(code, "respond");
-  bool copyBody = content.size() <= kCopyBodyLimit;
-  HeadOutcome head =
-      writeResponseHead(code, headers, content.size(), copyBody ? content.size() : 0);
-  if (!sendsBody(head)) return afterAppend();
-  if (copyBody) {
-    transport_->corked().append(content);
+  // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
+  // still announces the length a GET would get.
+  bool bodyless = headRequest_ || isBodyless(code);
+  if (bodyless || content.size() <= kCopyBodyLimit) {
+    writeResponseHead(code, headers, content.size(), bodyless ? std::string_view() : content);
     return afterAppend();
   }
+  writeResponseHead(code, headers, content.size());
   // Head and body leave in one write; bytes the kernel does not take at once are copied, so
   // the caller's string may go as soon as this returns.
   return transport_->write(std::span(&content, 1), true);

@@ -99,7 +99,7 @@ bool hasToken(std::string_view list, std::string_view token) {
 
 HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& headers,
                       std::optional<std::uint64_t> length, const HeadContext& context,
-                      Clock::time_point now, std::size_t bodyRoom) {
+                      Clock::time_point now, std::string_view body) {
   std::string_view status = statusLine(code);
   std::size_t headerBytes = 0;
   for (const auto& [key, value] : headers) {
@@ -131,13 +131,13 @@ HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& header
     outcome.framing = Framing::chunked;
   }
 
-  // Room for the longest head this can write (and the body the caller appends) is made at
-  // once and trimmed after: one size check, not one per piece (~530 -> ~385 instructions).
+  // Room for the longest head this can write (and the body) is made at once and trimmed
+  // after: one size check, not one per piece (~530 -> ~385 instructions).
   constexpr std::size_t kMostOfTheRest = ("Date: \r\n"sv).size() + 32 +  // date
                                          ("Transfer-Encoding: chunked\r\n"sv).size() + 20 +
                                          ("Connection: keep-alive\r\n\r\n"sv).size();  // end
   const std::size_t startSize = out.size();
-  out.resize(startSize + status.size() + headerBytes + kMostOfTheRest + bodyRoom);
+  out.resize(startSize + status.size() + headerBytes + kMostOfTheRest + body.size());
   char* p = out.data() + startSize;
   auto put = [&p](std::string_view text) {
     if (!text.empty()) std::memcpy(p, text.data(), text.size());
@@ -170,6 +170,7 @@ HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& header
     }
   }
   put("\r\n"sv);
+  put(body);
   out.resize(static_cast<std::size_t>(p - out.data()));
   return outcome;
 }

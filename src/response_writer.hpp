@@ -34,12 +34,12 @@ struct HeadOutcome {
   bool closeAfter = false;  // the connection closes after this response
 };
 
-/// Appends the head: status line, `Date` (unless given), `headers`, framing and `Connection`.
-/// `length`: the body's size when known (nullopt: a stream). `bodyRoom`: bytes of body the
-/// caller appends next, reserved with the head. Throws ValueError for CR, LF or NUL in a header.
+/// Appends the head: status line, `Date` (unless given), `headers`, framing and `Connection`,
+/// then `body` (bytes the caller wants copied behind the head, in the same room). `length`: the
+/// body's size when known (nullopt: a stream). Throws ValueError for CR, LF or NUL in a header.
 HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& headers,
                       std::optional<std::uint64_t> length, const HeadContext& context,
-                      Clock::time_point now, std::size_t bodyRoom = 0);
+                      Clock::time_point now, std::string_view body = {});
 
 /// Throws ValueError for a header name or value with CR, LF or NUL in it.
 void checkHeaders(const HttpHeaders& headers);
