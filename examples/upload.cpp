@@ -1,6 +1,7 @@
 // Streams each request body to a file as it arrives and answers its size and SHA-256: uploads of
 // any size in a fixed amount of memory. Usage: upload [port] [folder]   (port default 8080, 0
-// picks a free one; folder default /tmp). PUT or POST /name writes <folder>/upload-<n>.
+// picks a free one; folder default /tmp). PUT or POST /name writes <folder>/upload-<n>. With the
+// folder "-" bodies are only counted, not stored or hashed (the benchmark's sink).
 #include <asynchttp/asynchttpserver.hpp>
 
 #include <openssl/evp.h>
@@ -66,6 +67,13 @@ int main(int argc, char** argv) {
   auto cb = [&](Request& req) -> Future<void> {
     if (req.reqMethod != HttpPut && req.reqMethod != HttpPost) {
       co_await req.respond(Http405, "PUT or POST a body\n");
+      co_return;
+    }
+    if (folder == "-") {
+      std::uint64_t size = 0;
+      for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();)
+        size += piece.size();
+      co_await req.respond(Http200, std::to_string(size) + "\n");
       co_return;
     }
     std::string path = folder + "/upload-" + std::to_string(++uploads);
