@@ -26,6 +26,12 @@ void Connection::growForBody() {
   buffer_.grow(kBodyChunk, end_);
 }
 
+// The read deadline covers a streamed body too, until its end.
+void Connection::bodyEnded() noexcept {
+  bodyDone_ = true;
+  disarmDeadline();
+}
+
 Future<void> Connection::sendContinue() {
   continueSent_ = true;
   transport_->corked() += kContinue;
@@ -41,9 +47,10 @@ Future<void> Connection::beforeBodyRead() {
 }
 
 void Connection::rejectBody(HttpCode code, std::string_view reason) {
-  bodyDone_ = true;  // nothing more is read of it: the connection closes after the response
+  bodyEnded();  // nothing more is read of it: the connection closes after the response
   closeAfterResponse_ = true;
   bodyRejection_ = code;
+  if (stream_ == StreamState::headPending) stream_ = StreamState::aborted;  // the error instead
   if (!finalSent_) appendError(code, reason);
 }
 
@@ -53,7 +60,7 @@ void Connection::bodyFailed(HttpCode code, std::string_view reason) {
 }
 
 void Connection::clientLeftMidBody() {
-  bodyDone_ = true;
+  bodyEnded();
   transport_->close();
   throw SocketClosedError("recv (the client left before the end of the body)");
 }
@@ -85,7 +92,7 @@ Future<Connection::BodyStatus> Connection::receiveBody(std::string& body, std::u
         bodyRemaining_ -= n;
       }
     }
-    bodyDone_ = true;
+    bodyEnded();
     co_return BodyStatus::complete;
   }
   for (;;) {  // chunked
@@ -100,7 +107,7 @@ Future<Connection::BodyStatus> Connection::receiveBody(std::string& body, std::u
       co_return BodyStatus::rejected;
     }
     if (r.status == ParseStatus::complete) {
-      bodyDone_ = true;
+      bodyEnded();
       co_return BodyStatus::complete;
     }
     co_await beforeBodyRead();
@@ -122,7 +129,7 @@ Future<std::string_view> Connection::bodyChunk() {
   for (;;) {
     if (head_.framing == BodyFraming::contentLength) {
       if (bodyRemaining_ == 0) {
-        bodyDone_ = true;
+        bodyEnded();
         co_return std::string_view{};
       }
       if (begin_ < end_) {
@@ -138,8 +145,11 @@ Future<std::string_view> Connection::bodyChunk() {
       chunk_.clear();
       ParseResult r = decoder_.decode(unparsed(), chunk_);
       consume(r.consumed);
-      if (r.status == ParseStatus::error) bodyFailed(r.error, r.reason);
-      if (r.status == ParseStatus::complete) bodyDone_ = true;
+      // Bytes decoded before an error are the body's: they come first, the (sticky) error
+      // with the next call, wherever the input was split.
+      if (r.status == ParseStatus::error && chunk_.empty()) bodyFailed(r.error, r.reason);
+      if (r.status == ParseStatus::error) co_return std::string_view(chunk_);
+      if (r.status == ParseStatus::complete) bodyEnded();
       if (!chunk_.empty() || bodyDone_) co_return std::string_view(chunk_);
     }
     co_await beforeBodyRead();
@@ -180,7 +190,10 @@ Future<bool> Connection::discardBody() {
   co_await transport_->flush();
   auto draining = discardRest();
   bool inTime = co_await withTimeout(draining, kLingerMs);
-  if (!inTime) transport_->cancelRead();  // the pending read ends with SocketClosedError
+  if (!inTime) {
+    drainExpired_ = true;      // the next read fails, even one whose wake-up is already queued
+    transport_->cancelRead();  // the pending read ends with SocketClosedError
+  }
   bool failed = false;
   try {
     co_await draining;

@@ -67,6 +67,7 @@ Connection::Connection(std::unique_ptr<Transport> transport, AsyncSocket client,
 }
 
 Connection::~Connection() {
+  releaseStream();
   transport_->loop().cancelTimer(deadline_);
   siblings_->remove(this);
 }
@@ -121,7 +122,8 @@ std::span<char> Connection::readSpace() {
 
 Future<std::size_t> Connection::receive(std::span<char> into) {
   for (;;) {
-    if (timedOut_) throw SocketClosedError("recv");  // the deadline passed while writing
+    // A deadline that passed while the connection was writing, or while a wake-up was queued.
+    if (timedOut_ || drainExpired_) throw SocketClosedError("recv");
     std::ptrdiff_t n = transport_->tryRead(into);
     if (n >= 0) co_return static_cast<std::size_t>(n);
     if (!co_await TransportReadable{*transport_}) throw SocketClosedError("recv");
@@ -169,8 +171,14 @@ Future<void> Connection::lingerAndClose() {
 
 // After a handler threw: log it, answer 500 if it had sent nothing, and close.
 Future<void> Connection::handlerFailed(std::exception_ptr failure, bool answered) {
-  reportException("request handler failed", failure);
+  // A refused or late body is the client's mistake, no handler failure to report.
+  bool clientsFault = bodyRejection_.value != 0 || drainExpired_;
+  if (!clientsFault) reportException("request handler failed", failure);
   if (!answered) {
+    if (drainExpired_) {
+      co_await sendError(Http408, "Request Timeout");
+      co_return;
+    }
     co_await sendError(Http500, "Internal Server Error");
   } else {
     co_await transport_->flush();
@@ -189,6 +197,21 @@ bool Connection::fillRequest() {
   r.headers.clear();
   for (const auto& field : head_.headers) r.headers.add(field.name, field.value);
   r.body.clear();
+  // The exchange's state first: an invalid target is answered in this request's terms.
+  keepAlive_ = head_.keepAlive;
+  headRequest_ = head_.method == HttpHead;
+  continueSent_ = false;
+  closeAfterResponse_ = false;
+  finalSent_ = false;
+  interimBytes_ = 0;
+  stream_ = StreamState::none;
+  bodyRejection_ = HttpCode{};
+  bodyDone_ = head_.framing == BodyFraming::none ||
+              (head_.framing == BodyFraming::contentLength && head_.contentLength == 0);
+  bodyRemaining_ = head_.framing == BodyFraming::contentLength ? head_.contentLength : 0;
+  if (head_.framing == BodyFraming::chunked) decoder_.reset();
+  streamingBody_ = !bufferBody_ && !bodyDone_;
+  bufferedBodyTaken_ = false;
   try {
     if (head_.method == HttpConnect) {  // authority-form: host:port, which is no URI
       r.url = Uri{};
@@ -203,18 +226,6 @@ bool Connection::fillRequest() {
   } catch (const UriParseError&) {
     return false;
   }
-  keepAlive_ = head_.keepAlive;
-  headRequest_ = head_.method == HttpHead;
-  continueSent_ = false;
-  closeAfterResponse_ = false;
-  finalSent_ = false;
-  interimBytes_ = 0;
-  stream_ = StreamState::none;
-  bodyDone_ = head_.framing == BodyFraming::none;
-  bodyRemaining_ = head_.framing == BodyFraming::contentLength ? head_.contentLength : 0;
-  if (head_.framing == BodyFraming::chunked) decoder_.reset();
-  streamingBody_ = !bufferBody_ && !bodyDone_;
-  bufferedBodyTaken_ = false;
   return true;
 }
 
@@ -255,6 +266,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
       }
       scanned_ = 0;
       if (r.status == ParseStatus::error) {
+        headRequest_ = false;  // answered for a request that could not be read: never HEAD
         disarmDeadline();
         co_await sendError(r.error, r.reason);
         co_return;
@@ -266,8 +278,8 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         co_await sendError(Http400, "Invalid request target");
         co_return;
       }
+      if (!bodyDone_) armDeadline();  // also for a head that was already buffered (pipelined)
       if (!bodyDone_ && !streamingBody_) {
-        armDeadline();  // also for a head that was already buffered (pipelined)
         readingBody_ = true;
         BodyStatus body = co_await receiveBody(request_.body, limits_.maxBody);
         readingBody_ = false;
@@ -279,8 +291,9 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
           co_return;
         }
       }
-      // The handler is never cut short by the read deadline (a streamed body: the head's).
-      disarmDeadline();
+      // The handler is never cut short by the read deadline; only its reads of a streamed body
+      // are (the deadline then stays armed until the body's end).
+      if (bodyDone_) disarmDeadline();
 
       // The handler. Its answers stay corked while it runs without waiting; if it waits, what
       // it already answered is written first, so that it does not wait with it.
@@ -317,6 +330,15 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
       if (stream_ == StreamState::headPending || stream_ == StreamState::open) {
         streamAbort();  // a stream the handler neither finished nor dropped
       }
+      releaseStream();  // a stream handle kept past the handler reaches nothing
+      disarmDeadline();
+      if (timedOut_) {
+        // The handler's body read ran out of time: the body is not read any further, and the
+        // connection ends after the answer (a 408 when the handler gave none).
+        timedOut_ = false;
+        drainExpired_ = true;
+        closeAfterResponse_ = true;
+      }
       if (stream_ == StreamState::aborted) {
         co_await transport.flush();
         if (streamFraming_ == Framing::untilClose) {
@@ -328,6 +350,10 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
       }
       if (failure) {
         co_await handlerFailed(failure, answered);
+        co_return;
+      }
+      if (!answered && drainExpired_) {
+        co_await sendError(Http408, "Request Timeout");
         co_return;
       }
       if (!answered) {
@@ -363,6 +389,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
     // 408 once a request line has come (a request is arriving, too slowly); before that, a
     // silent close, as for an idle keep-alive connection.
     bool requestStarted = readingBody_ || unparsed().find('\n') != std::string_view::npos;
+    if (!readingBody_) headRequest_ = false;  // a head still arriving: not the last request's
     if (requestStarted) {
       try {
         co_await sendError(Http408, "Request Timeout");

@@ -119,6 +119,7 @@ class Connection final : public Responder {
   // The body is refused: the error response (if nothing was answered yet), then close.
   void rejectBody(HttpCode code, std::string_view reason);
   void growForBody();
+  void bodyEnded() noexcept;
   [[noreturn]] void clientLeftMidBody();
 
   // --- responses (http1_response.cpp) ---
@@ -129,10 +130,11 @@ class Connection final : public Responder {
   }
   // A body left unread is drained after the response only when that is cheap and sure.
   bool unreadBodyCloses() const noexcept;
-  // Throws ValueError unless `code` may answer now (valid, nothing final sent, no stream).
+  // Throws ValueError unless `code` may answer now: valid, not 101, nothing final sent (an
+  // interim response after it would be taken for the next request's), no stream.
   void checkCanAnswer(HttpCode code, const char* operation) const {
     bool valid = static_cast<unsigned>(code.value - 100) <= 499u;
-    if (!valid || stream_ != StreamState::none || (finalSent_ && !is1xx(code))) {
+    if (!valid || code == Http101 || stream_ != StreamState::none || finalSent_) {
       refuseAnswer(code, operation);
     }
   }
@@ -203,6 +205,7 @@ class Connection final : public Responder {
   bool closing_ = false;  // the server is closing: no request after the current one
   bool readingBody_ = false;
   bool timedOut_ = false;
+  bool drainExpired_ = false;  // discardBody ran out of time: no more reads
   struct Deadline : TimerNode {
     Connection* owner = nullptr;
   };

@@ -52,6 +52,11 @@ bool Connection::unreadBodyCloses() const noexcept {
 
 void Connection::refuseAnswer(HttpCode code, const char* operation) const {
   checkStatusCode(code, operation);
+  if (code == Http101) {
+    throw ValueError(std::string(operation) +
+                     ": 101 Switching Protocols needs an upgrade, "
+                     "which this server does not offer yet");
+  }
   if (stream_ != StreamState::none) {
     throw ValueError(std::string(operation) + ": a streamed response is under way (or aborted)");
   }
@@ -73,6 +78,7 @@ void Connection::appendError(HttpCode code, std::string_view text) {
 Future<void> Connection::respond(HttpCode code, std::string_view content,
                                  const HttpHeaders& headers) {
   checkCanAnswer(code, "respond");
+  if (is1xx(code) && request_.protocol.minor == 0) return {};  // never to HTTP/1.0 (RFC 9110)
   // RFC 9110: no body in 1xx, 204 and 304 responses, nor in any response to HEAD, which
   // still announces the length a GET would get.
   bool bodyless = headRequest_ || isBodyless(code);
@@ -119,14 +125,12 @@ void Connection::startStream(HttpCode code, const HttpHeaders& headers) {
   streamCode_ = code;
   streamWritten_ = 0;
   streamFraming_ = Framing::none;
-  stream_ = StreamState::headPending;
-  finalSent_ = true;
+  stream_ = StreamState::headPending;  // answers nothing yet: `100 Continue` may still go out
 }
 
 // The head goes out with the first piece or the end: a stream that ends before any piece has
 // a known length (0), whatever the protocol.
 void Connection::openStreamHead(std::optional<std::uint64_t> length) {
-  finalSent_ = false;  // writeResponseHead marks it again
   HeadOutcome head =
       writeResponseHead(streamCode_, streamHeaders_, streamLength_ ? streamLength_ : length);
   streamFraming_ = sendsBody(head) ? head.framing : Framing::none;
@@ -134,7 +138,9 @@ void Connection::openStreamHead(std::optional<std::uint64_t> length) {
 }
 
 Future<void> Connection::streamWrite(std::string_view bytes) {
-  if (stream_ == StreamState::aborted) throw ValueError("write: the response was aborted");
+  if (stream_ != StreamState::headPending && stream_ != StreamState::open) {
+    throw ValueError("write: the response was aborted");
+  }
   if (stream_ == StreamState::headPending) openStreamHead(std::nullopt);
   if (streamLength_ && streamWritten_ + bytes.size() > *streamLength_) {
     streamAbort();
@@ -164,8 +170,13 @@ Future<void> Connection::streamWrite(std::string_view bytes) {
 }
 
 Future<void> Connection::streamFinish(const HttpHeaders& trailers) {
-  if (stream_ == StreamState::aborted) throw ValueError("finish: the response was aborted");
-  if (stream_ == StreamState::headPending) openStreamHead(0);
+  if (stream_ != StreamState::headPending && stream_ != StreamState::open) {
+    throw ValueError("finish: the response was aborted");
+  }
+  // Nothing written: a known length, 0 (for HEAD, nothing: a GET might get a body).
+  if (stream_ == StreamState::headPending) {
+    openStreamHead(headRequest_ ? std::nullopt : std::optional<std::uint64_t>(0));
+  }
   if (streamLength_ && streamWritten_ != *streamLength_) {
     streamAbort();
     throw ValueError("finish: " + std::to_string(streamWritten_) + " of the " +
@@ -188,7 +199,6 @@ void Connection::streamAbort() noexcept {
   if (stream_ == StreamState::headPending) {
     // Nothing was sent yet: the client can still get a proper error.
     stream_ = StreamState::none;
-    finalSent_ = false;
     try {
       appendError(Http500, "The response stream was dropped before it began.");
     } catch (const std::exception&) {
@@ -207,7 +217,9 @@ void Connection::streamAbort() noexcept {
 
 Future<void> Connection::sendFile(std::string path, const HttpHeaders& given) {
   checkCanAnswer(Http200, "sendFile");
-  HttpHeaders headers = given;  // copied before any wait: `given` may be a temporary
+  HttpHeaders headers = given;    // copied before any wait: `given` may be a temporary
+  headers.del("Content-Length");  // the file's framing is the server's
+  headers.del("Transfer-Encoding");
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
   if (fd < 0) {
     int error = errno;

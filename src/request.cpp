@@ -50,27 +50,52 @@ Future<void> Request::sendFile(std::string path, const HttpHeaders& headers) {
 
 // --- ResponseStream -----------------------------------------------------------------------------
 
+ResponseStream::ResponseStream(detail::Responder* responder) noexcept : responder_(responder) {
+  responder_->openStream_ = this;
+}
+
+ResponseStream::ResponseStream(ResponseStream&& other) noexcept
+    : responder_(std::exchange(other.responder_, nullptr)) {
+  if (responder_) responder_->openStream_ = this;
+}
+
 ResponseStream& ResponseStream::operator=(ResponseStream&& other) noexcept {
   if (this != &other) {
-    if (responder_) responder_->streamAbort();
+    if (responder_) {
+      responder_->streamAbort();
+      release();
+    }
     responder_ = std::exchange(other.responder_, nullptr);
+    if (responder_) responder_->openStream_ = this;
   }
   return *this;
 }
 
 ResponseStream::~ResponseStream() {
-  if (responder_) responder_->streamAbort();
+  if (responder_) {
+    responder_->streamAbort();
+    release();
+  }
+}
+
+void ResponseStream::release() noexcept {
+  if (responder_ && responder_->openStream_ == this) responder_->openStream_ = nullptr;
+  responder_ = nullptr;
 }
 
 Future<void> ResponseStream::write(std::string_view bytes) {
-  if (!responder_) throw ValueError("ResponseStream::write: the stream is finished");
+  if (!responder_)
+    throw ValueError("ResponseStream::write: the stream is finished or its exchange ended");
   return responder_->streamWrite(bytes);
 }
 
 Future<void> ResponseStream::finish(const HttpHeaders& trailers) {
-  if (!responder_) throw ValueError("ResponseStream::finish: the stream is finished");
+  if (!responder_) {
+    throw ValueError("ResponseStream::finish: the stream is finished or its exchange ended");
+  }
   // Released first: a finish that throws has aborted the response already.
-  detail::Responder* responder = std::exchange(responder_, nullptr);
+  detail::Responder* responder = responder_;
+  release();
   return responder->streamFinish(trailers);
 }
 

@@ -33,6 +33,16 @@ class Responder {
   ~Responder() = default;
   /// Makes `request` reach this responder.
   void attach(Request& request) noexcept { request.responder_ = this; }
+  /// The exchange ends: a stream the handler kept reaches nothing from now on (its calls
+  /// throw ValueError) instead of a connection that may be gone.
+  void releaseStream() noexcept {
+    if (openStream_) openStream_->responder_ = nullptr;
+    openStream_ = nullptr;
+  }
+
+ private:
+  friend class asynchttp::ResponseStream;
+  ResponseStream* openStream_ = nullptr;  // the handle of the stream under way, if any
 };
 
 /// Throws ValueError unless `code` is a status code HTTP can carry (100..599).

@@ -111,11 +111,11 @@ HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& header
   HeadOutcome outcome;
   outcome.closeAfter = !context.keepAlive;
   bool connectionGiven = given && headers.hasKey("Connection");
+  bool givenClose = false;
   if (connectionGiven) {
-    for (const auto& value : headers["Connection"]) {
-      if (hasToken(value, "close")) outcome.closeAfter = true;
-    }
+    for (const auto& value : headers["Connection"]) givenClose |= hasToken(value, "close");
   }
+  outcome.closeAfter |= givenClose;
   if (isBodyless(code)) {
     outcome.framing = Framing::none;
   } else if (given && (headers.hasKey("Content-Length") || headers.hasKey("Transfer-Encoding"))) {
@@ -162,12 +162,12 @@ HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& header
   } else if (outcome.framing == Framing::chunked) {
     put("Transfer-Encoding: chunked\r\n"sv);
   }
-  if (!connectionGiven) {
-    if (outcome.closeAfter) {
-      put("Connection: close\r\n"sv);
-    } else if (context.http10) {
-      put("Connection: keep-alive\r\n"sv);  // HTTP/1.0 keeps the connection only when told
-    }
+  if (is1xx(code)) {
+    // An interim response says nothing of the connection.
+  } else if (outcome.closeAfter && !givenClose) {
+    put("Connection: close\r\n"sv);  // also over a handler's keep-alive: the server closes
+  } else if (!connectionGiven && context.http10 && !outcome.closeAfter) {
+    put("Connection: keep-alive\r\n"sv);  // HTTP/1.0 keeps the connection only when told
   }
   put("\r\n"sv);
   put(body);

@@ -255,6 +255,8 @@ class Dispatcher {
   void poll(int timeoutMs = 500);
   /// True when any descriptor, timer or queued callback is pending.
   bool hasPendingOperations() const noexcept;
+  /// True when coroutines or callbacks are queued for the next turn (timers and waits aside).
+  bool hasReadyWork() const noexcept { return !ready_.empty() || !callbacks_.empty(); }
 
   /// Adds `fd` (non-blocking) to the loop, watched for both directions, edge-triggered.
   void registerDescriptor(int fd);

@@ -32,13 +32,12 @@ struct ConnectionSet;
 /// chosen when the first piece or `finish` comes: the handler's `Content-Length` if it gave one,
 /// else chunked for HTTP/1.1 and close-delimited for HTTP/1.0. Destroyed before `finish`, it
 /// aborts the response and the connection closes: a cut response never looks complete.
-/// Use it within the handler that made it.
+/// Once the handler's exchange has ended, its calls throw ValueError.
 class ResponseStream {
  public:
   /// A stream of no response; its calls throw ValueError.
   ResponseStream() = default;
-  ResponseStream(ResponseStream&& other) noexcept
-      : responder_(std::exchange(other.responder_, nullptr)) {}
+  ResponseStream(ResponseStream&& other) noexcept;
   ResponseStream& operator=(ResponseStream&& other) noexcept;
   ResponseStream(const ResponseStream&) = delete;
   ResponseStream& operator=(const ResponseStream&) = delete;
@@ -53,12 +52,14 @@ class ResponseStream {
   /// Ends the body, with `trailers` when chunked (dropped otherwise). Throws ValueError when a
   /// declared Content-Length was not reached (the response is then aborted).
   Future<void> finish(const HttpHeaders& trailers = HttpHeaders());
-  /// True once `finish` completed or the stream was aborted: no more writes.
+  /// True once `finish` was called, or the exchange ended: no more writes.
   bool finished() const noexcept { return responder_ == nullptr; }
 
  private:
   friend struct Request;
-  explicit ResponseStream(detail::Responder* responder) noexcept : responder_(responder) {}
+  friend class detail::Responder;
+  explicit ResponseStream(detail::Responder* responder) noexcept;
+  void release() noexcept;  // lets go of the responder (and it of this handle)
   detail::Responder* responder_ = nullptr;
 };
 

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 using namespace asynchttp;
 using namespace asynchttp::testing;
 
@@ -109,4 +111,162 @@ TEST(MemoryTransport, ClientLeavingMidBodyEndsTheConnection) {
   connection.settle();
   EXPECT_TRUE(connection.ended());
   EXPECT_EQ(connection.output(), "");  // the handler never ran
+}
+
+// --- Review findings, each pinned down byte by byte --------------------------------------------
+
+TEST(MemoryTransport, ErrorAfterAHeadRequestStillCarriesItsBody) {
+  MemoryConnection connection(echoPath);
+  std::string out = connection.exchange(
+      "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n");
+  auto error = out.find("HTTP/1.1 400");
+  ASSERT_NE(error, std::string::npos) << out;
+  std::string rest = out.substr(error);
+  auto length = std::stoul(rest.substr(rest.find("Content-Length: ") + 16));
+  EXPECT_EQ(rest.size() - (rest.find("\r\n\r\n") + 4), length) << rest;
+}
+
+TEST(MemoryTransport, StreamStartedBeforeReadingStillSendsContinue) {
+  MemoryConnection connection(
+      [](Request& req) -> Future<void> {
+        ResponseStream s = co_await req.respondStream(Http200);
+        for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
+          co_await s.write(piece);
+        }
+        co_await s.finish();
+      },
+      {.bufferBody = false});
+  EXPECT_EQ(connection.exchange("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                "Content-Length: 2\r\n\r\n"),
+            "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_EQ(connection.exchange("ok"),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+}
+
+TEST(MemoryTransport, HeadOfAnEmptyStreamAnnouncesNoLength) {
+  MemoryConnection connection([](Request& req) -> Future<void> {
+    ResponseStream s = co_await req.respondStream(Http200);
+    co_await s.finish();
+  });
+  EXPECT_EQ(connection.exchange("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 200 OK\r\n\r\n");
+  EXPECT_EQ(connection.exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(MemoryTransport, InterimResponsesFollowRfc9110) {
+  std::vector<std::string> refused;
+  MemoryConnection connection([&](Request& req) -> Future<void> {
+    co_await req.respond(Http103, "");  // dropped for HTTP/1.0
+    for (HttpCode code : {Http101}) {
+      try {
+        co_await req.respond(code, "");
+      } catch (const ValueError& e) {
+        refused.push_back(e.what());
+      }
+    }
+    co_await req.respond(Http200, "final");
+    try {
+      co_await req.respond(Http103, "");  // after the answer: it would precede the next one's
+    } catch (const ValueError& e) {
+      refused.push_back(e.what());
+    }
+  });
+  EXPECT_EQ(connection.exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+  EXPECT_EQ(connection.exchange("GET / HTTP/1.0\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfinal");
+  EXPECT_EQ(refused.size(), 4u);
+}
+
+TEST(MemoryTransport, ClosingOverAHandlersKeepAliveSaysSo) {
+  MemoryConnection connection([](Request& req) -> Future<void> {
+    auto headers = newHttpHeaders({{"Connection", "keep-alive"}});
+    co_await req.respond(Http200, "x", headers);
+  });
+  std::string out = connection.exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << out;
+  EXPECT_TRUE(connection.pipe().serverClosed);
+}
+
+TEST(MemoryTransport, EmptyDeclaredBodyIsNoUnreadBody) {
+  int calls = 0;
+  MemoryConnection connection(
+      [&](Request& req) -> Future<void> {
+        ++calls;
+        co_await req.respond(Http200, "ok");
+      },
+      {.bufferBody = false});
+  std::string twice = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  EXPECT_EQ(connection.exchange(twice + twice),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(MemoryTransport, BodyBytesBeforeAMalformedChunkComeFirst) {
+  std::string seen;
+  std::string error;
+  MemoryConnection connection(
+      [&](Request& req) -> Future<void> {
+        try {
+          for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) seen += piece;
+        } catch (const ValueError& e) {
+          error = e.what();
+        }
+      },
+      {.bufferBody = false});
+  std::string out = connection.exchange(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX");
+  EXPECT_EQ(seen, "abc");  // as if the bytes had come one by one
+  EXPECT_NE(error.find("400"), std::string::npos) << error;
+  EXPECT_EQ(out.substr(0, 24), "HTTP/1.1 400 Bad Request") << out;
+}
+
+TEST(MemoryTransport, UnreadBodyDrainEndsEvenWhenBytesArriveAsItsTimeRunsOut) {
+  MemoryConnection connection(
+      [](Request& req) -> Future<void> { co_await req.respond(Http200, "early"); },
+      {.bufferBody = false});
+  connection.exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+  // Past the drain's second, bytes come in the same turn as its timer.
+  auto late = Clock::now() + std::chrono::milliseconds(1100);
+  while (Clock::now() < late) poll(10);
+  connection.exchange("0123456789");
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (!connection.ended() && Clock::now() < deadline) poll(10);
+  EXPECT_TRUE(connection.ended());
+}
+
+TEST(MemoryTransport, StalledStreamedBodyGets408FromTheReadDeadline) {
+  bool failed = false;
+  MemoryConnection connection(
+      [&](Request& req) -> Future<void> {
+        try {
+          co_await req.readBody();
+        } catch (const OSError&) {
+          failed = true;
+          throw;
+        }
+        co_await req.respond(Http200, "whole");
+      },
+      {.bufferBody = false, .readTimeout = 100});
+  connection.exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (!failed && Clock::now() < deadline) poll(10);
+  connection.settle();
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(connection.output().substr(0, 28), "HTTP/1.1 408 Request Timeout");
+}
+
+TEST(MemoryTransport, StreamKeptPastTheHandlerReachesNothing) {
+  std::optional<ResponseStream> kept;
+  MemoryConnection connection([&](Request& req) -> Future<void> {
+    ResponseStream s = co_await req.respondStream(Http200);
+    co_await s.write("first");
+    kept.emplace(std::move(s));  // outlives the exchange
+  });
+  connection.exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(kept->finished());
+  EXPECT_THROW(waitFor(kept->write("late")), ValueError);
+  kept.reset();  // and its end touches nothing
 }

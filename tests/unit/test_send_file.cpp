@@ -203,3 +203,18 @@ TEST_F(Files, GivenHeadersWinAndTheConnectionStaysAlive) {
     EXPECT_EQ(r.body, "Hello, files!\n");
   }
 }
+
+TEST_F(Files, FramingHeadersFromTheCallerAreIgnored) {
+  TestServer server([root = root_](Request& req) -> Future<void> {
+    auto headers = newHttpHeaders({{"Content-Length", "3"}, {"Transfer-Encoding", "chunked"}});
+    co_await req.sendFile(root + "/hello.txt", headers);
+  });
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  for (int i = 0; i < 2; ++i) {
+    auto r = awaitResponse(client);
+    EXPECT_EQ(r.headers["Content-Length"], "14");
+    EXPECT_FALSE(r.headers.hasKey("Transfer-Encoding"));
+    EXPECT_EQ(r.body, "Hello, files!\n");
+  }
+}

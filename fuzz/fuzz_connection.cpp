@@ -1,0 +1,72 @@
+// libFuzzer entry point for a whole HTTP/1 connection over the in-memory transport (see
+// README.md to build it): the input is what a client sends. Besides memory errors and hangs, it
+// checks that the server's bytes do not depend on how the input is split: fed whole and fed one
+// byte at a time, the connection must answer exactly the same.
+#include "memory_connection.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+using namespace asynchttp;
+using namespace asynchttp::testing;
+
+namespace {
+
+void require(bool ok) {
+  if (!ok) std::abort();
+}
+
+// Exercises every way of answering, chosen by the request path.
+Future<void> handler(Request& req) {
+  const std::string& path = req.url.path;
+  if (path == "/stream") {
+    ResponseStream s = co_await req.respondStream(Http200);
+    for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
+      co_await s.write(piece);
+    }
+    co_await s.finish();
+  } else if (path == "/read") {
+    co_await req.readBody(64);
+    co_await req.respond(Http200, req.body);
+  } else if (path == "/drop") {
+    ResponseStream s = co_await req.respondStream(Http200);
+    co_await s.write("cut");
+  } else if (path != "/silent") {
+    co_await req.respond(Http200, path + ":" + req.body);
+  }
+}
+
+// The server's whole output for `input`, fed in pieces of `step` bytes (0: whole).
+std::string serve(std::string_view input, std::size_t step, const ServerSettings& settings) {
+  MemoryConnection connection(handler, settings);
+  std::string out;
+  if (step == 0) {
+    out += connection.exchange(input);
+  } else {
+    for (std::size_t at = 0; at < input.size(); at += step) {
+      out += connection.exchange(input.substr(at, step));
+    }
+  }
+  connection.pipe().endInput();
+  connection.settle();
+  require(connection.ended());  // end of input always ends the connection: no hang
+  return out + connection.output();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  // The first byte picks the settings; the rest is the client's bytes.
+  ServerSettings settings;
+  settings.bufferBody = (data[0] & 1) == 0;
+  settings.maxBody = (data[0] & 2) ? 16 : 4096;
+  settings.maxHeaderBytes = 1024;
+  std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  std::string whole = serve(input, 0, settings);
+  require(serve(input, 1, settings) == whole);
+  return 0;
+}
