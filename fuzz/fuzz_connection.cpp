@@ -23,10 +23,17 @@ void require(bool ok) {
 Future<void> handler(Request& req) {
   const std::string& path = req.url.path;
   if (path == "/stream") {
+    // Echoed in pieces of a fixed size: the bytes out depend on the body, not on how it came.
+    constexpr std::size_t kPiece = 7;
     ResponseStream s = co_await req.respondStream(Http200);
+    std::string pending;
     for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
-      co_await s.write(piece);
+      pending += piece;
+      for (; pending.size() >= kPiece; pending.erase(0, kPiece)) {
+        co_await s.write(std::string_view(pending).substr(0, kPiece));
+      }
     }
+    co_await s.write(pending);
     co_await s.finish();
   } else if (path == "/read") {
     co_await req.readBody(64);
