@@ -23,6 +23,15 @@ Future<void> awaitWritable(AsyncSocket::State& s, const char* operation) {
   }
 }
 
+// After a write system call failed: EINTR and a full buffer (recorded) mean try again; any
+// other error throws.
+void writeFailed(AsyncSocket::State& s, const char* operation) {
+  int error = errno;
+  if (error == EINTR) return;
+  if (!wouldBlock(error)) throw OSError(operation, error);
+  s.loop->writeBlocked(s.fd);
+}
+
 // The socket's single writer turn, held for the life of a write, then passed on.
 struct HeldTurn {
   AsyncSocket::State& socket;
@@ -120,10 +129,7 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::span<const std:
       n = ::sendmsg(s->fd, &message, MSG_NOSIGNAL);
     }
     if (n < 0) {
-      int error = errno;
-      if (error == EINTR) continue;
-      if (!wouldBlock(error)) throw OSError(operation, error);
-      s->loop->writeBlocked(s->fd);
+      writeFailed(*s, operation);
       continue;
     }
     auto sent = static_cast<std::size_t>(n);
@@ -151,10 +157,7 @@ Future<std::size_t> sendFileSome(std::shared_ptr<AsyncSocket::State> s, int fd,
     auto position = static_cast<off_t>(offset);
     ssize_t n = ::sendfile(s->fd, fd, &position, count);
     if (n < 0) {
-      int error = errno;
-      if (error == EINTR) continue;
-      if (!wouldBlock(error)) throw OSError(operation, error);
-      s->loop->writeBlocked(s->fd);
+      writeFailed(*s, operation);
       continue;
     }
     // A short count may mean the file's end as well as a full socket: the next call tells.
