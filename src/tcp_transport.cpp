@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <csignal>
+#include <ctime>
 
 namespace asynchttp::detail {
 
@@ -30,6 +32,26 @@ void writeFailed(AsyncSocket::State& s, const char* operation) {
   if (error == EINTR) return;
   if (!wouldBlock(error)) throw OSError(operation, error);
   s.loop->writeBlocked(s.fd);
+}
+
+// sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked in this thread around the call, and one
+// that the call raised is taken before unblocking (even a call that sent some bytes may have
+// raised it), so that a vanished peer is an error here, never the end of the process.
+ssize_t sendfileWithoutSigpipe(int socket, int file, off_t* offset, std::size_t count) {
+  sigset_t pipe, previous;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &previous);
+  ssize_t n = ::sendfile(socket, file, offset, count);
+  int error = errno;
+  if (!sigismember(&previous, SIGPIPE)) {
+    timespec now{};
+    while (sigtimedwait(&pipe, nullptr, &now) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
+  errno = error;
+  return n;
 }
 
 // The socket's single writer turn, held for the life of a write, then passed on.
@@ -155,7 +177,7 @@ Future<std::size_t> sendFileSome(std::shared_ptr<AsyncSocket::State> s, int fd,
       continue;
     }
     auto position = static_cast<off_t>(offset);
-    ssize_t n = ::sendfile(s->fd, fd, &position, count);
+    ssize_t n = sendfileWithoutSigpipe(s->fd, fd, &position, count);
     if (n < 0) {
       writeFailed(*s, operation);
       continue;

@@ -253,6 +253,17 @@ class FilesTests(unittest.TestCase):
                         server.url("/data.bin"))
             self.assertEqual(code.stdout, b"416")
 
+    def test_clients_leaving_mid_file_never_kill_the_server(self):
+        # sendfile(2) has no MSG_NOSIGNAL: without care, the peer's reset raises SIGPIPE.
+        with Server("files", self.folder.name) as server:
+            for _ in range(10):
+                with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+                    s.sendall(b"GET /data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.recv(1000)
+                time.sleep(0.02)
+            self.assertIsNone(server.proc.poll(), "the server died")
+            self.assertEqual(curl(server.url("/")).stdout, b"<h1>index</h1>")
+
     def test_index_head_missing_and_climbing_out(self):
         with Server("files", self.folder.name) as server:
             self.assertEqual(curl(server.url("/")).stdout, b"<h1>index</h1>")
