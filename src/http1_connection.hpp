@@ -91,7 +91,9 @@ class Connection final : public Responder {
   // The read deadline: armed when the server starts waiting for a request, disarmed once the
   // request (head, and a buffered body) is in. It aborts the pending read; run() then answers.
   void armDeadline();
-  void disarmDeadline() noexcept { transport_->loop().cancelTimer(deadline_); }
+  void disarmDeadline() noexcept {
+    if (deadline_.heapIndex != TimerNode::kNotQueued) transport_->loop().cancelTimer(deadline_);
+  }
   void readTimedOut() noexcept;
   // Appends a short text response that ends the connection.
   void appendError(HttpCode code, std::string_view text);
