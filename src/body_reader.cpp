@@ -30,6 +30,7 @@ void Connection::growForBody() {
 void Connection::bodyEnded() noexcept {
   bodyDone_ = true;
   disarmDeadline();
+  deadlinePaused_ = false;
 }
 
 Future<void> Connection::sendContinue() {
@@ -50,13 +51,13 @@ void Connection::rejectBody(HttpCode code, std::string_view reason) {
   bodyEnded();  // nothing more is read of it: the connection closes after the response
   closeAfterResponse_ = true;
   bodyRejection_ = code;
-  if (stream_ == StreamState::headPending) stream_ = StreamState::aborted;  // the error instead
+  if (stream_ == StreamState::headPending) stream_ = StreamState::none;  // the error is the answer
   if (!finalSent_) appendError(code, reason);
 }
 
 void Connection::bodyFailed(HttpCode code, std::string_view reason) {
   rejectBody(code, reason);
-  throw ValueError("request body: " + std::to_string(code.value) + " " + std::string(reason));
+  throw BodyRefused("request body: " + std::to_string(code.value) + " " + std::string(reason));
 }
 
 void Connection::clientLeftMidBody() {
@@ -98,12 +99,13 @@ Future<Connection::BodyStatus> Connection::receiveBody(std::string& body, std::u
   for (;;) {  // chunked
     ParseResult r = decoder_.decode(unparsed(), body);
     consume(r.consumed);
-    if (r.status == ParseStatus::error) {
-      rejectBody(r.error, r.reason);
-      co_return BodyStatus::rejected;
-    }
+    // The size first: the answer must not depend on whether the bytes after came yet.
     if (body.size() > limit) {
       rejectBody(Http413, "Payload Too Large");
+      co_return BodyStatus::rejected;
+    }
+    if (r.status == ParseStatus::error) {
+      rejectBody(r.error, r.reason);
       co_return BodyStatus::rejected;
     }
     if (r.status == ParseStatus::complete) {
@@ -139,6 +141,7 @@ Future<std::string_view> Connection::bodyChunk() {
         // Consumed now, overwritten only by the next read: valid until the next call.
         consume(take);
         bodyRemaining_ -= take;
+        if (bodyRemaining_ == 0) bodyEnded();  // the deadline ends with the last byte
         co_return piece;
       }
     } else {
@@ -169,8 +172,8 @@ Future<void> Connection::readBody(std::size_t limit) {
   BodyStatus status = co_await receiveBody(request_.body, most);
   if (status == BodyStatus::clientLeft) clientLeftMidBody();
   if (status == BodyStatus::rejected) {
-    throw ValueError("readBody: the request body was refused with " +
-                     std::to_string(bodyRejection_.value));
+    throw BodyRefused("readBody: the request body was refused with " +
+                      std::to_string(bodyRejection_.value));
   }
 }
 
@@ -185,7 +188,7 @@ Future<void> Connection::discardRest() {
 Future<bool> Connection::discardBody() {
   // A client that waits for `100 Continue` may never send the body; a long one is not worth
   // reading. Either way the connection closes after the response.
-  if (head_.expectContinue && !continueSent_) co_return false;
+  if (waitsForContinue()) co_return false;
   if (head_.framing == BodyFraming::contentLength && bodyRemaining_ > kLingerBytes) co_return false;
   co_await transport_->flush();
   auto draining = discardRest();

@@ -121,13 +121,37 @@ std::span<char> Connection::readSpace() {
 }
 
 Future<std::size_t> Connection::receive(std::span<char> into) {
+  bool resumed = false;  // a paused deadline runs while this waits for the client
   for (;;) {
     // A deadline that passed while the connection was writing, or while a wake-up was queued.
-    if (timedOut_ || drainExpired_) throw SocketClosedError("recv");
+    if (timedOut_ || drainExpired_)
+      throw ReadDeadlinePassed("recv (the request's read deadline passed)");
     std::ptrdiff_t n = transport_->tryRead(into);
-    if (n >= 0) co_return static_cast<std::size_t>(n);
-    if (!co_await TransportReadable{*transport_}) throw SocketClosedError("recv");
+    if (n >= 0) {
+      if (resumed) pauseDeadline();
+      clientSentBody_ = clientSentBody_ || n > 0;
+      co_return static_cast<std::size_t>(n);
+    }
+    resumed = resumed || resumeDeadline();
+    if (!co_await TransportReadable{*transport_}) {
+      if (timedOut_) throw ReadDeadlinePassed("recv (the request's read deadline passed)");
+      throw SocketClosedError("recv");
+    }
   }
+}
+
+void Connection::pauseDeadline() noexcept {
+  if (deadline_.heapIndex == TimerNode::kNotQueued) return;
+  readBudget_ = std::max(Clock::duration::zero(), deadline_.deadline - transport_->loop().now());
+  disarmDeadline();
+  deadlinePaused_ = true;
+}
+
+bool Connection::resumeDeadline() {
+  if (!deadlinePaused_) return false;
+  deadlinePaused_ = false;
+  armDeadlineAt(transport_->loop().now() + readBudget_);
+  return true;
 }
 
 // Hands the socket to a ParkedConnection; the caller (run) then ends, freeing the rest.
@@ -172,8 +196,13 @@ Future<void> Connection::lingerAndClose() {
 // After a handler threw: log it, answer 500 if it had sent nothing, and close.
 Future<void> Connection::handlerFailed(std::exception_ptr failure, bool answered) {
   // A refused or late body is the client's mistake, no handler failure to report.
-  bool clientsFault = bodyRejection_.value != 0 || drainExpired_;
-  if (!clientsFault) reportException("request handler failed", failure);
+  try {
+    std::rethrow_exception(failure);
+  } catch (const BodyRefused&) {
+  } catch (const ReadDeadlinePassed&) {
+  } catch (...) {
+    reportException("request handler failed", failure);
+  }
   if (!answered) {
     if (drainExpired_) {
       co_await sendError(Http408, "Request Timeout");
@@ -273,6 +302,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
       }
       bool targetOk = fillRequest();
       consume(r.consumed);
+      clientSentBody_ = !bodyDone_ && begin_ < end_;  // what follows a head is its body
       if (!targetOk) {
         disarmDeadline();
         co_await sendError(Http400, "Invalid request target");
@@ -292,8 +322,13 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         }
       }
       // The handler is never cut short by the read deadline; only its reads of a streamed body
-      // are (the deadline then stays armed until the body's end).
-      if (bodyDone_) disarmDeadline();
+      // are. The deadline is paused meanwhile and runs only while such a read waits for the
+      // client: what the handler does in between is not the client's time.
+      if (bodyDone_) {
+        disarmDeadline();
+      } else {
+        pauseDeadline();
+      }
 
       // The handler. Its answers stay corked while it runs without waiting; if it waits, what
       // it already answered is written first, so that it does not wait with it.
@@ -325,13 +360,17 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         }
       }
       corked_ = true;
-      if (peerGone || !transport.isOpen()) break;  // closed, by the peer or by the handler
-      bool answered = finalSent_ || outputMark() - markBefore > interimBytes_;
+      if (peerGone || !transport.isOpen()) {
+        timedOut_ = false;  // whatever was answered is cut: no 408 behind it
+        break;              // closed, by the peer or by the handler
+      }
       if (stream_ == StreamState::headPending || stream_ == StreamState::open) {
         streamAbort();  // a stream the handler neither finished nor dropped
       }
       releaseStream();  // a stream handle kept past the handler reaches nothing
+      bool answered = finalSent_ || outputMark() - markBefore > interimBytes_;
       disarmDeadline();
+      deadlinePaused_ = false;
       if (timedOut_) {
         // The handler's body read ran out of time: the body is not read any further, and the
         // connection ends after the answer (a 408 when the handler gave none).

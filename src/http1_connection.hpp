@@ -33,6 +33,17 @@ inline constexpr std::size_t kBodyChunk = 64 * 1024;
 inline constexpr std::int64_t kLingerMs = 1000;
 inline constexpr std::size_t kLingerBytes = 1 << 20;
 
+/// A handler's read of a streamed body that ran out of the request's time: the client's doing,
+/// answered with 408, not reported as a handler failure.
+struct ReadDeadlinePassed : SocketClosedError {
+  using SocketClosedError::SocketClosedError;
+};
+/// A body refused while the handler read it (413, a malformed chunk), answered already: the
+/// client's doing, not reported as a handler failure.
+struct BodyRefused : ValueError {
+  using ValueError::ValueError;
+};
+
 /// One client connection. States: reading a request (idle when no byte of the next one has
 /// come), handling it, closing. A server's close() moves an idle connection to closing at
 /// once, a busy one after its response.
@@ -91,6 +102,10 @@ class Connection final : public Responder {
   // The read deadline: armed when the server starts waiting for a request, disarmed once the
   // request (head, and a buffered body) is in. It aborts the pending read; run() then answers.
   void armDeadline();
+  // A streamed body's deadline stops while the handler does not wait for the body, and goes on
+  // with the time that was left (resumeDeadline: true if it was paused).
+  void pauseDeadline() noexcept;
+  bool resumeDeadline();
   void disarmDeadline() noexcept {
     if (deadline_.heapIndex != TimerNode::kNotQueued) transport_->loop().cancelTimer(deadline_);
   }
@@ -126,12 +141,16 @@ class Connection final : public Responder {
 
   // --- responses (http1_response.cpp) ---
   HeadContext headContext() const noexcept {
-    bool keep =
-        keepAlive_ && !closing_ && !closeAfterResponse_ && !(bodyUnread() && unreadBodyCloses());
+    bool keep = keepAlive_ && !closing_ && !closeAfterResponse_ && !timedOut_ &&
+                !(bodyUnread() && unreadBodyCloses());
     return {headRequest_, request_.protocol.minor == 0, keep};
   }
   // A body left unread is drained after the response only when that is cheap and sure.
   bool unreadBodyCloses() const noexcept;
+  // The client asked for `100 Continue`, got none, and sent no body byte: it may never send it.
+  bool waitsForContinue() const noexcept {
+    return head_.expectContinue && !continueSent_ && !clientSentBody_;
+  }
   // Throws ValueError unless `code` may answer now: valid, not 101, nothing final sent (an
   // interim response after it would be taken for the next request's), no stream.
   void checkCanAnswer(HttpCode code, const char* operation) const {
@@ -190,6 +209,7 @@ class Connection final : public Responder {
   bool streamingBody_ = false;       // the handler reads the body (bufferBody false)
   bool bodyDone_ = true;             // the whole body was read
   bool bufferedBodyTaken_ = false;   // bodyChunk returned a buffered body already
+  bool clientSentBody_ = false;      // a body byte came (the client does not wait for 100)
   std::uint64_t bodyRemaining_ = 0;  // Content-Length bytes not read yet
   std::string chunk_;                // the piece of a chunked body bodyChunk returned last
   HttpCode bodyRejection_{};         // the status a refused body was answered with
@@ -208,6 +228,8 @@ class Connection final : public Responder {
   bool readingBody_ = false;
   bool timedOut_ = false;
   bool drainExpired_ = false;  // discardBody ran out of time: no more reads
+  bool deadlinePaused_ = false;
+  Clock::duration readBudget_{};  // of a paused deadline, what is left
   struct Deadline : TimerNode {
     Connection* owner = nullptr;
   };

@@ -606,7 +606,11 @@ void ChunkedDecoder::endSizeLine() noexcept {
 }
 
 ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
-  if (state_ == State::failed) return failure_;
+  if (state_ == State::failed) {  // the offending byte was not consumed: it starts this input
+    ParseResult again = failure_;
+    again.consumed = 0;
+    return again;
+  }
   if (state_ == State::done) return {ParseStatus::complete, 0, {}, {}};
   static constexpr std::string_view kBadExtension = "Invalid chunk extension";
 

@@ -92,7 +92,8 @@ class ChunkedDecoder {
 
   // decode returns partial having consumed all of `input`; complete with `consumed` the bytes up
   // to the end of the trailer section (what follows belongs to the next request); or error,
-  // sticky until reset(), with `consumed` the offset of the offending byte. Chunk extensions and
+  // sticky until reset(), with `consumed` the offset of the offending byte (0 on the calls after,
+  // whose input starts there). Chunk extensions and
   // trailer fields are validated, then ignored.
   /// Decodes `input`, appending the body bytes to `body`; see the contract above.
   ParseResult decode(std::string_view input, std::string& body);

@@ -46,7 +46,7 @@ std::optional<std::uint64_t> parseLength(std::string_view text) {
 }  // namespace
 
 bool Connection::unreadBodyCloses() const noexcept {
-  return (head_.expectContinue && !continueSent_) ||
+  return waitsForContinue() ||
          (head_.framing == BodyFraming::contentLength && bodyRemaining_ > kLingerBytes);
 }
 

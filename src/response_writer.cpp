@@ -149,7 +149,10 @@ HeadOutcome writeHead(std::string& out, HttpCode code, const HttpHeaders& header
     put(httpDate(now));
     put("\r\n"sv);
   }
+  // The server closes over a handler's "keep-alive": its Connection line is left out.
+  bool dropConnection = connectionGiven && outcome.closeAfter && !givenClose;
   for (const auto& [key, value] : headers) {
+    if (dropConnection && equalsIgnoreCase(key, "Connection")) continue;
     put(key);
     put(": "sv);
     put(value);

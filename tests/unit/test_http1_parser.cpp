@@ -933,12 +933,15 @@ INSTANTIATE_TEST_SUITE_P(Table, Chunked, testing::ValuesIn(chunkedCases()),
 TEST(ChunkedDecoder, ErrorIsStickyUntilReset) {
   ChunkedDecoder decoder(ParserLimits{});
   std::string body;
-  const ParseResult first = decoder.decode("zz", body);
+  const ParseResult first = decoder.decode("5\r\nhello\r\nzz", body);
   ASSERT_EQ(first.status, ParseStatus::error);
+  EXPECT_EQ(first.consumed, 10u);  // the offending byte
   const ParseResult again = decoder.decode("5\r\nhello\r\n0\r\n\r\n", body);
   EXPECT_EQ(again.status, ParseStatus::error);
   EXPECT_EQ(again.reason, first.reason);
+  EXPECT_EQ(again.consumed, 0u);  // the caller consumed up to the offending byte already
   decoder.reset();
+  body.clear();
   const ParseResult fresh = decoder.decode("5\r\nhello\r\n0\r\n\r\n", body);
   EXPECT_EQ(fresh.status, ParseStatus::complete);
   EXPECT_EQ(body, "hello");

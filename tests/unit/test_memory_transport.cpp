@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <thread>
 
 using namespace asynchttp;
 using namespace asynchttp::testing;
@@ -185,6 +186,7 @@ TEST(MemoryTransport, ClosingOverAHandlersKeepAliveSaysSo) {
   });
   std::string out = connection.exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("keep-alive"), std::string::npos) << out;  // not both
   EXPECT_TRUE(connection.pipe().serverClosed);
 }
 
@@ -227,10 +229,11 @@ TEST(MemoryTransport, UnreadBodyDrainEndsEvenWhenBytesArriveAsItsTimeRunsOut) {
       [](Request& req) -> Future<void> { co_await req.respond(Http200, "early"); },
       {.bufferBody = false});
   connection.exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
-  // Past the drain's second, bytes come in the same turn as its timer.
-  auto late = Clock::now() + std::chrono::milliseconds(1100);
-  while (Clock::now() < late) poll(10);
-  connection.exchange("0123456789");
+  // The loop is not run while the drain's second passes: its timer and the next bytes are then
+  // handled in the same turn, and the wake-up for the bytes is queued before the timer fires.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  connection.pipe().send("0123456789");
+  poll(0);
   auto deadline = Clock::now() + std::chrono::seconds(3);
   while (!connection.ended() && Clock::now() < deadline) poll(10);
   EXPECT_TRUE(connection.ended());
@@ -269,4 +272,77 @@ TEST(MemoryTransport, StreamKeptPastTheHandlerReachesNothing) {
   EXPECT_TRUE(kept->finished());
   EXPECT_THROW(waitFor(kept->write("late")), ValueError);
   kept.reset();  // and its end touches nothing
+}
+
+TEST(MemoryTransport, StreamKeptBeforeItsFirstPieceGetsOne500) {
+  for (bool throws : {false, true}) {
+    std::optional<ResponseStream> kept;
+    MemoryConnection connection([&](Request& req) -> Future<void> {
+      ResponseStream s = co_await req.respondStream(Http200);
+      kept.emplace(std::move(s));  // handed away before any piece
+      if (throws) throw std::runtime_error("after handing the stream away");
+    });
+    std::string out = connection.exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(out.find("HTTP/1.1 500"), 0u) << out;
+    EXPECT_EQ(out.find("HTTP/1.1", 1), std::string::npos) << out;  // one response, not two
+    EXPECT_THROW(waitFor(kept->write("late")), ValueError);
+  }
+}
+
+TEST(MemoryTransport, BodyRefusedWhileAStreamWaitsLingersBeforeClosing) {
+  MemoryConnection connection(
+      [](Request& req) -> Future<void> {
+        ResponseStream s = co_await req.respondStream(Http200);
+        co_await req.readBody(10);  // throws: 413 answered instead of the stream
+      },
+      {.bufferBody = false});
+  std::string out = connection.exchange(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(20, 'b'));
+  EXPECT_EQ(out.substr(0, 12), "HTTP/1.1 413") << out;
+  EXPECT_TRUE(connection.pipe().serverShutWrite);
+  EXPECT_FALSE(connection.pipe().serverClosed);  // still draining what the client sends
+  connection.pipe().endInput();
+  connection.settle();
+  EXPECT_TRUE(connection.pipe().serverClosed);
+}
+
+TEST(MemoryTransport, ReadDeadlineCountsOnlyTheWaitsForTheBody) {
+  MemoryConnection connection(
+      [](Request& req) -> Future<void> {
+        if (req.url.path == "/late-read") co_await sleepAsync(150);  // before reading
+        co_await req.readBody();
+        if (req.url.path == "/work-after") co_await sleepAsync(150);  // after reading it all
+        co_await req.respond(Http200, req.url.path + " " + req.body);
+      },
+      {.bufferBody = false, .readTimeout = 50});
+  connection.pipe().send(
+      "POST /late-read HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"
+      "POST /work-after HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\ncd"
+      "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string out;
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (out.find("/next") == std::string::npos && Clock::now() < deadline) {
+    poll(10);
+    out += connection.output();
+  }
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n/late-read ab"
+            "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n/work-after cd"
+            "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n/next ");
+}
+
+TEST(MemoryTransport, ContinueExpectedButBodyAlreadySentKeepsTheConnection) {
+  MemoryConnection connection(
+      [](Request& req) -> Future<void> {
+        ResponseStream s = co_await req.respondStream(Http200);
+        for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
+          co_await s.write(piece);
+        }
+        co_await s.finish();
+      },
+      {.bufferBody = false});
+  std::string out = connection.exchange(
+      "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n1234567");
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n1234567\r\n0\r\n\r\n");
+  EXPECT_FALSE(connection.ended());
 }
