@@ -146,8 +146,9 @@ struct ServerSettings {
   std::size_t maxOutputBuffer = 1 << 20;
   /// Milliseconds for a whole request (head and body) to arrive, counted from when the server
   /// starts waiting for it; slow trickling does not extend it. Past it: 408 and close, or a
-  /// silent close when not even a request line came (an idle keep-alive connection too).
-  /// 0: wait forever (Nim's default).
+  /// silent close when not even a request line came (an idle keep-alive connection too). A
+  /// body the handler reads (bufferBody false) uses what is left, counted only while its
+  /// reads wait. 0: wait forever (Nim's default).
   std::int64_t readTimeout = 0;
   /// Milliseconds a response may wait for the client to take any of its bytes (reset by each
   /// byte taken); past it the connection closes, and a handler's pending `respond` fails with
