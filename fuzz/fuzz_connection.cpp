@@ -20,6 +20,11 @@ void require(bool ok) {
   if (!ok) std::abort();
 }
 
+// Set when a handler answered without reading the body: whether the connection can go on then
+// depends on whether body bytes had come yet (a client waiting for 100 Continue may never send
+// them), that is on how the input was split, so such an input is not compared.
+bool answeredBeforeTheBody = false;
+
 // Exercises every way of answering, chosen by the request path.
 Future<void> handler(Request& req) {
   const std::string& path = req.url.path;
@@ -36,10 +41,15 @@ Future<void> handler(Request& req) {
     }
     co_await s.write(pending);
     co_await s.finish();
-  } else if (path == "/read") {
-    co_await req.readBody(64);
-    co_await req.respond(Http200, req.body);
-  } else if (path == "/drop") {
+    co_return;
+  }
+  if (path == "/unread") {
+    answeredBeforeTheBody = true;
+    co_await req.respond(Http200, "unread");
+    co_return;
+  }
+  co_await req.readBody(path == "/read" ? 64 : static_cast<std::size_t>(-1));
+  if (path == "/drop") {
     ResponseStream s = co_await req.respondStream(Http200);
     co_await s.write("cut");
   } else if (path != "/silent") {
@@ -79,7 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   settings.maxBody = (data[0] & 2) ? 16 : 4096;
   settings.maxHeaderBytes = 1024;
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  answeredBeforeTheBody = false;
   std::string whole = serve(input, 0, settings);
-  require(serve(input, 1, settings) == whole);
+  std::string bytewise = serve(input, 1, settings);
+  require(answeredBeforeTheBody || bytewise == whole);
   return 0;
 }

@@ -18,6 +18,15 @@ Future<void> echoPath(Request& req) {
   co_await req.respond(Http200, req.url.path + " " + req.body);
 }
 
+// Streams the request body back as it is read.
+Future<void> streamEcho(Request& req) {
+  ResponseStream s = co_await req.respondStream(Http200);
+  for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
+    co_await s.write(piece);
+  }
+  co_await s.finish();
+}
+
 const std::string kPipelined =
     "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
     "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
@@ -128,15 +137,7 @@ TEST(MemoryTransport, ErrorAfterAHeadRequestStillCarriesItsBody) {
 }
 
 TEST(MemoryTransport, StreamStartedBeforeReadingStillSendsContinue) {
-  MemoryConnection connection(
-      [](Request& req) -> Future<void> {
-        ResponseStream s = co_await req.respondStream(Http200);
-        for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
-          co_await s.write(piece);
-        }
-        co_await s.finish();
-      },
-      {.bufferBody = false});
+  MemoryConnection connection(streamEcho, {.bufferBody = false});
   EXPECT_EQ(connection.exchange("PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                                 "Content-Length: 2\r\n\r\n"),
             "HTTP/1.1 100 Continue\r\n\r\n");
@@ -332,15 +333,7 @@ TEST(MemoryTransport, ReadDeadlineCountsOnlyTheWaitsForTheBody) {
 }
 
 TEST(MemoryTransport, ContinueExpectedButBodyAlreadySentKeepsTheConnection) {
-  MemoryConnection connection(
-      [](Request& req) -> Future<void> {
-        ResponseStream s = co_await req.respondStream(Http200);
-        for (std::string_view piece; !(piece = co_await req.bodyChunk()).empty();) {
-          co_await s.write(piece);
-        }
-        co_await s.finish();
-      },
-      {.bufferBody = false});
+  MemoryConnection connection(streamEcho, {.bufferBody = false});
   std::string out = connection.exchange(
       "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n1234567");
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n1234567\r\n0\r\n\r\n");
