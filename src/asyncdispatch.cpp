@@ -330,7 +330,15 @@ void Dispatcher::runReady() {
   for (auto handle : readyRunning_) handle.resume();
   readyRunning_.clear();
   callbacksRunning_.swap(callbacks_);
-  for (auto& fn : callbacksRunning_) fn();
+  // A callback that throws is reported, not propagated: the batch's other callbacks still run
+  // once each, and the batch is cleared (an exception out of here left it to run again).
+  for (auto& fn : callbacksRunning_) {
+    try {
+      fn();
+    } catch (...) {
+      detail::reportException("a callSoon or post callback failed", std::current_exception());
+    }
+  }
   callbacksRunning_.clear();
 }
 

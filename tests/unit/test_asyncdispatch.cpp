@@ -325,3 +325,24 @@ TEST(WithTimeout, AFutureAlreadyAwaitedElsewhereIsRefusedAndHugeTimeoutsSaturate
   auto g = sleepThen(1, 2);
   EXPECT_TRUE(waitFor(withTimeout(g, std::numeric_limits<std::int64_t>::max())));
 }
+
+TEST(Dispatcher, ACallbackThatThrowsIsReportedAndEveryOtherRunsExactlyOnce) {
+  int first = 0, third = 0, posted = 0;
+  callSoon([&] { ++first; });
+  callSoon([] { throw std::runtime_error("a failing callback"); });
+  callSoon([&] { ++third; });
+  getGlobalDispatcher().post([&] { ++posted; });
+  ::testing::internal::CaptureStderr();
+  for (int turn = 0; turn < 5 && hasPendingOperations(); ++turn) poll(0);
+  std::string reported = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(third, 1);
+  EXPECT_EQ(posted, 1);
+  EXPECT_NE(reported.find("a failing callback"), std::string::npos) << reported;
+  // Inside waitFor too: the wait goes on instead of ending the process.
+  callSoon([] { throw std::runtime_error("another"); });
+  ::testing::internal::CaptureStderr();
+  waitFor(sleepAsync(1));
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(getGlobalDispatcher().hasReadyWork());
+}
