@@ -89,7 +89,7 @@ void Connection::shutdown() noexcept {
 
 void Connection::armDeadline() {
   if (readTimeout_ <= 0 || deadline_.heapIndex != TimerNode::kNotQueued) return;
-  deadline_.deadline = transport_->loop().now() + std::chrono::milliseconds(readTimeout_);
+  deadline_.deadline = deadlineAfter(transport_->loop().now(), readTimeout_);  // saturates
   transport_->loop().addTimer(deadline_);
 }
 

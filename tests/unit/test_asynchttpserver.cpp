@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -1151,3 +1152,11 @@ TEST(Server, ReadDeadlineDoesNotCutTheFlushOfEarlierPipelinedAnswers) {
 
 static_assert(!std::is_copy_constructible_v<Request> && !std::is_copy_assignable_v<Request>,
               "a copied Request would outlive its exchange");
+
+TEST(NimReadTimeout, AHugeTimeoutMeansNeverNotAnOverflow) {
+  TestServer server(okHandler, {.readTimeout = std::numeric_limits<std::int64_t>::max()});
+  auto client = connectTo(server.port());
+  poll(10);  // the connection waits for its request with the deadline armed
+  waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client, 2000).status, 200);
+}
