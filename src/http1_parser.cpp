@@ -591,6 +591,8 @@ void ChunkedDecoder::reset() noexcept {
   total_ = 0;
   digits_ = 0;
   lineBytes_ = 0;
+  chunks_ = 0;
+  extensionBytes_ = 0;
   failure_ = {};
 }
 
@@ -646,6 +648,11 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
     if (inExtension && ++lineBytes_ > limits_.maxChunkExtensions) {
       return fail(Http400, "Chunk extensions too long", i);
     }
+    // Extensions bounded against what they carry (as Go's "too much non-data"): a stream of
+    // tiny chunks with long extensions would otherwise cost 4 KiB on the wire per body byte.
+    if (inExtension && ++extensionBytes_ > kExtensionAllowance + 16 * chunks_ + 2 * total_) {
+      return fail(Http400, "Chunk extensions out of proportion to the body", i);
+    }
     const bool inTrailer = state_ >= State::trailerStart && state_ <= State::endLf;
     if (inTrailer && ++lineBytes_ > limits_.maxHeaderBytes) {
       return fail(Http431, "Trailer section too large", i);
@@ -656,6 +663,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         if (!is(c, kHex)) return fail(Http400, "Invalid chunk size", i);
         chunkSize_ = static_cast<std::uint64_t>(hexValue(c));
         digits_ = 1;
+        ++chunks_;
         state_ = State::size;
         break;
       case State::size:

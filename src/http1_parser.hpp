@@ -135,10 +135,14 @@ class ChunkedDecoder {
 
   ParserLimits limits_;
   State state_ = State::sizeStart;
-  std::uint64_t chunkSize_ = 0;  // the size being read, then the data bytes still to come
-  std::uint64_t total_ = 0;      // sum of the chunk sizes so far
-  std::size_t digits_ = 0;       // hex digits of the current size
-  std::size_t lineBytes_ = 0;    // extension bytes of this size line, or bytes of the trailer
+  std::uint64_t chunkSize_ = 0;       // the size being read, then the data bytes still to come
+  std::uint64_t total_ = 0;           // sum of the chunk sizes so far
+  std::size_t digits_ = 0;            // hex digits of the current size
+  std::size_t lineBytes_ = 0;         // extension bytes of this size line, or bytes of the trailer
+  std::uint64_t chunks_ = 0;          // chunk-size lines begun
+  std::uint64_t extensionBytes_ = 0;  // of every chunk so far
+  // Extension bytes a body may carry beyond 16 per chunk and 2 per body byte.
+  static constexpr std::uint64_t kExtensionAllowance = 16 * 1024;
   ParseResult failure_;
 };
 

@@ -1060,3 +1060,24 @@ TEST(Property, MutatedChunkedBodiesAgreeWholeAndSplit) {
 }
 
 }  // namespace
+
+TEST(ChunkedDecoder, ExtensionsAreBoundedAgainstTheDataTheyCarry) {
+  // 5 000 one-byte chunks with 4 000 bytes of extension each: 20 MB for a 5 000-byte body.
+  std::string bloated;
+  for (int i = 0; i < 5000; ++i) bloated += "1;" + std::string(3998, 'e') + "\r\nx\r\n";
+  bloated += "0\r\n\r\n";
+  std::string body;
+  ChunkedDecoder decoder(ParserLimits{});
+  ParseResult r = decoder.decode(bloated, body);
+  EXPECT_EQ(r.status, ParseStatus::error);
+  EXPECT_EQ(r.error, asynchttp::Http400);
+  EXPECT_LT(r.consumed, 64u * 1024);  // refused within the allowance, not after 20 MB
+  // Short extensions on many small chunks stay acceptable.
+  std::string modest;
+  for (int i = 0; i < 10000; ++i) modest += "1;a=b\r\nx\r\n";
+  modest += "0\r\n\r\n";
+  body.clear();
+  ChunkedDecoder fine(ParserLimits{});
+  EXPECT_EQ(fine.decode(modest, body).status, ParseStatus::complete);
+  EXPECT_EQ(body, std::string(10000, 'x'));
+}
