@@ -454,7 +454,7 @@ Clock::time_point deadlineAfter(Clock::time_point now, std::int64_t ms) noexcept
 }
 
 TimerAwaiter::TimerAwaiter(std::int64_t ms) {
-  deadline = deadlineAfter(getGlobalDispatcher().now(), ms);
+  deadline = deadlineAfter(Clock::now(), ms);  // fresh: the loop's time may be a turn old
   fire = [](TimerNode& node) { static_cast<TimerAwaiter&>(node).waiter.resume(); };
 }
 
@@ -466,7 +466,7 @@ void TimerAwaiter::await_suspend(std::coroutine_handle<> h) {
 TimeoutAwaiter::TimeoutAwaiter(std::coroutine_handle<> watchedHandle, PromiseBase& promise,
                                std::int64_t ms)
     : watched(watchedHandle), watchedPromise(&promise) {
-  deadline = deadlineAfter(getGlobalDispatcher().now(), ms);
+  deadline = deadlineAfter(Clock::now(), ms);  // fresh: the loop's time may be a turn old
   fire = [](TimerNode& node) {
     auto& self = static_cast<TimeoutAwaiter&>(node);
     self.timedOut = true;

@@ -135,7 +135,7 @@ struct TimedWritable : TimerNode {
   bool expired = false;
 
   TimedWritable(AsyncSocket::State& s, const char* op, std::int64_t ms) : socket(s), operation(op) {
-    deadline = deadlineAfter(s.loop->now(), ms);
+    deadline = deadlineAfter(Clock::now(), ms);  // fresh: the loop's time may be a turn old
     fire = [](TimerNode& timer) {
       auto& self = static_cast<TimedWritable&>(timer);
       self.expired = true;

@@ -89,7 +89,8 @@ void Connection::shutdown() noexcept {
 
 void Connection::armDeadline() {
   if (readTimeout_ <= 0 || deadline_.heapIndex != TimerNode::kNotQueued) return;
-  deadline_.deadline = deadlineAfter(transport_->loop().now(), readTimeout_);  // saturates
+  // From a fresh clock (the loop's may be a turn old, after a slow handler), saturating.
+  deadline_.deadline = deadlineAfter(Clock::now(), readTimeout_);
   transport_->loop().addTimer(deadline_);
 }
 
@@ -142,7 +143,7 @@ Future<std::size_t> Connection::receive(std::span<char> into) {
 
 void Connection::pauseDeadline() noexcept {
   if (deadline_.heapIndex == TimerNode::kNotQueued) return;
-  readBudget_ = std::max(Clock::duration::zero(), deadline_.deadline - transport_->loop().now());
+  readBudget_ = std::max(Clock::duration::zero(), deadline_.deadline - Clock::now());
   disarmDeadline();
   deadlinePaused_ = true;
 }
@@ -150,7 +151,7 @@ void Connection::pauseDeadline() noexcept {
 bool Connection::resumeDeadline() {
   if (!deadlinePaused_) return false;
   deadlinePaused_ = false;
-  armDeadlineAt(transport_->loop().now() + readBudget_);
+  armDeadlineAt(Clock::now() + readBudget_);
   return true;
 }
 

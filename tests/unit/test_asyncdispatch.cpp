@@ -346,3 +346,22 @@ TEST(Dispatcher, ACallbackThatThrowsIsReportedAndEveryOtherRunsExactlyOnce) {
   ::testing::internal::GetCapturedStderr();
   EXPECT_FALSE(getGlobalDispatcher().hasReadyWork());
 }
+
+TEST(Timers, DeadlinesStartFromAFreshClockAfterASynchronousStretch) {
+  // The loop caches its time once a turn; a coroutine that ran 300 ms without waiting must not
+  // start its timers 300 ms in the past.
+  auto task = []() -> Future<std::int64_t> {
+    co_await sleepAsync(1);  // resumed by the loop: its cached time is this turn's
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto start = Clock::now();
+    co_await sleepAsync(200);
+    auto slept = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto never = sleepAsync(400);  // longer than the timeout, and over soon after
+    start = Clock::now();
+    bool done = co_await withTimeout(never, 200);
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    co_return done ? -1 : std::min(slept.count(), waited.count());
+  };
+  EXPECT_GE(waitFor(task()), 190);
+}

@@ -1160,3 +1160,19 @@ TEST(NimReadTimeout, AHugeTimeoutMeansNeverNotAnOverflow) {
   waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(awaitResponse(client, 2000).status, 200);
 }
+
+TEST(NimReadTimeout, TheNextRequestsDeadlineStartsAfterASlowSynchronousHandler) {
+  // The handler blocks its loop for longer than readTimeout; the deadline for the next request
+  // must count from when the server waits for it, not from the loop's stale time.
+  TestServer server(
+      [](Request& req) -> Future<void> {
+        if (req.url.path == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        co_await req.respond(Http200, req.url.path);
+      },
+      {.readTimeout = 250});
+  auto client = connectTo(server.port());
+  waitFor(client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client).body, "/slow");
+  waitFor(client.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(awaitResponse(client, 2000).body, "/next");
+}
