@@ -87,8 +87,7 @@ void Connection::shutdown() noexcept {
   if (idle_) transport_->close();  // the pending read ends with SocketClosedError
 }
 
-void Connection::armDeadline() {
-  if (readTimeout_ <= 0 || deadline_.heapIndex != TimerNode::kNotQueued) return;
+void Connection::armDeadlineNow() {
   // From a fresh clock (the loop's may be a turn old, after a slow handler), saturating.
   deadline_.deadline = deadlineAfter(Clock::now(), readTimeout_);
   transport_->loop().addTimer(deadline_);

@@ -101,7 +101,10 @@ class Connection final : public Responder {
   void park() noexcept;
   // The read deadline: armed when the server starts waiting for a request, disarmed once the
   // request (head, and a buffered body) is in. It aborts the pending read; run() then answers.
-  void armDeadline();
+  void armDeadline() {
+    if (readTimeout_ > 0 && deadline_.heapIndex == TimerNode::kNotQueued) armDeadlineNow();
+  }
+  void armDeadlineNow();
   // A streamed body's deadline stops while the handler does not wait for the body, and goes on
   // with the time that was left (resumeDeadline: true if it was paused).
   void pauseDeadline() noexcept;
