@@ -169,15 +169,6 @@ inline Readiness readable(AsyncSocket::State& s, const char* operation) {
   return {s, false, operation};
 }
 
-/// Like Readiness, but resumes with false instead of throwing when the wait was cancelled or
-/// the socket closed: for a caller that tells a cancellation it asked for from a failure.
-struct ReadinessOrCancel : Readiness {
-  bool await_resume() const noexcept { return !wait.cancelled && socket.fd >= 0; }
-};
-/// Awaits readability of `s`: true when readable, false when cancelled or closed.
-inline ReadinessOrCancel readableOrCancelled(AsyncSocket::State& s) {
-  return {{s, false, "recv"}};
-}
 /// Awaits writability of `s`.
 inline Readiness writable(AsyncSocket::State& s, const char* operation) {
   return {s, true, operation};

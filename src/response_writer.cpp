@@ -76,14 +76,6 @@ std::string_view httpDate(Clock::time_point now) {
   return {text, length};
 }
 
-void appendNumber(std::string& out, std::uint64_t value) {
-  char digits[24];
-  auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  // Pointer and length, not an iterator pair: that overload builds a temporary string
-  // (~80 instructions per response, callgrind).
-  out.append(digits, static_cast<std::size_t>(end - digits));
-}
-
 bool hasToken(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     auto comma = list.find(',');

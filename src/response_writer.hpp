@@ -58,7 +58,4 @@ std::string_view httpDate(Clock::time_point now);
 /// True when the comma-separated `list` has `token` (case-insensitive).
 bool hasToken(std::string_view list, std::string_view token);
 
-/// Appends `value` in decimal.
-void appendNumber(std::string& out, std::uint64_t value);
-
 }  // namespace asynchttp::detail

@@ -31,9 +31,6 @@ class TcpTransport final : public Transport {
   bool parkable() const noexcept override { return state_->fd >= 0 && state_->buffered() == 0; }
   int detachForParking(int& domain) noexcept override;
 
-  /// The socket's state.
-  AsyncSocket::State& state() const noexcept { return *state_; }
-
  private:
   std::shared_ptr<AsyncSocket::State> state_;
 };
