@@ -38,6 +38,7 @@ ParserLimits limitsFrom(const ServerSettings& settings) {
   limits.maxHeaderBytes = settings.maxHeaderBytes;
   limits.maxHeaderCount = std::min<std::size_t>(settings.maxHeaders, headerLimit);
   limits.maxBody = settings.maxBody;
+  limits.allowConnect = settings.allowConnect;
   return limits;
 }
 

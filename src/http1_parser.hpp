@@ -26,6 +26,8 @@ struct ParserLimits {
   std::uint64_t maxBody = 8 * 1024 * 1024;
   // Bytes of chunk extensions on one chunk-size line -> 400.
   std::size_t maxChunkExtensions = 4 * 1024;
+  // Whether CONNECT is served (a proxy's business); otherwise it is answered 501.
+  bool allowConnect = false;
 };
 
 /// Empty lines skipped before a request line (RFC 9112 §2.2); one more is a malformed request.

@@ -141,6 +141,8 @@ struct ServerSettings {
   /// Whether the body is read into `Request::body` before the callback runs (Nim's behaviour).
   /// false: the callback runs once the head is in, and reads with `bodyChunk` or `readBody`.
   bool bufferBody = true;
+  /// Whether CONNECT requests reach the callback (for a proxy); false: they get 501.
+  bool allowConnect = false;
   /// Bytes of response a connection may hold unsent before a stream's `write` waits for the
   /// client: the backpressure of streamed responses. 1 MiB by default.
   std::size_t maxOutputBuffer = 1 << 20;
