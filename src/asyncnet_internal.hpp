@@ -37,6 +37,8 @@ struct AsyncSocket::State {
   bool stream = true;           // a short read drains only a stream socket, not datagrams
   // A write that can make no progress this long fails with ETIMEDOUT (0: it waits forever).
   std::int64_t writeTimeoutMs = 0;
+  // Bytes per second a waiting write must average (ServerSettings::writeMinRate; 0: none).
+  std::size_t writeMinRate = 0;
   // Handed over by the caller (newAsyncSocket(AsyncFD)), who may hold a duplicate: closing
   // then does not take it out of epoll, so it is removed explicitly.
   bool adopted = false;
@@ -125,7 +127,7 @@ struct WriterTurn {
   void await_resume() const noexcept {}
 };
 
-/// Awaits writability of a socket for at most `ms`: throws OSError(ETIMEDOUT) past it, or
+/// Awaits writability of a socket until `until`: throws OSError(ETIMEDOUT) past it, or
 /// SocketClosedError if the socket is closed or the wait cancelled. Not trivially destructible
 /// (it disarms its timer): keep it in a named local, never a temporary (GCC 12).
 struct TimedWritable : TimerNode {
@@ -134,8 +136,9 @@ struct TimedWritable : TimerNode {
   IoWait wait{};
   bool expired = false;
 
-  TimedWritable(AsyncSocket::State& s, const char* op, std::int64_t ms) : socket(s), operation(op) {
-    deadline = deadlineAfter(Clock::now(), ms);  // fresh: the loop's time may be a turn old
+  TimedWritable(AsyncSocket::State& s, const char* op, Clock::time_point until)
+      : socket(s), operation(op) {
+    deadline = until;
     fire = [](TimerNode& timer) {
       auto& self = static_cast<TimedWritable&>(timer);
       self.expired = true;

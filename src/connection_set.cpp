@@ -91,13 +91,15 @@ void ConnectionSet::sweep() {
 }
 
 void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
-                         const TimerNode* deadline) noexcept {
+                         std::optional<Clock::time_point> readDeadline,
+                         std::optional<Clock::time_point> idleEnd) noexcept {
   ParkedConnection* record = nullptr;
   try {
     record = ParkedPool::local().make();
     record->fire = &ParkedConnection::onDeadline;
-    record->deadline = deadline ? deadline->deadline : Clock::time_point::max();
-    if (deadline) loop->addTimer(*record);
+    record->readDeadline = readDeadline.value_or(Clock::time_point::max());
+    record->deadline = std::min(record->readDeadline, idleEnd.value_or(Clock::time_point::max()));
+    if (readDeadline || idleEnd) loop->addTimer(*record);
   } catch (const std::bad_alloc&) {
     // Out of memory: the idle connection is closed instead, as if its client had left.
     if (record) ParkedPool::local().destroy(record);
@@ -158,7 +160,7 @@ void ConnectionSet::unpark(ParkedConnection& record, std::string_view received) 
   auto callback = std::move(record.callback);
   // The read deadline runs on from when the connection began to wait, not from its waking.
   std::optional<Clock::time_point> deadline;
-  if (record.deadline != Clock::time_point::max()) deadline = record.deadline;
+  if (record.readDeadline != Clock::time_point::max()) deadline = record.readDeadline;
   asyncCheck(serveTcp(std::move(client), std::move(address), std::move(callback),
                       shared_from_this(), received, deadline));
 }

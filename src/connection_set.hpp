@@ -17,7 +17,7 @@ struct ConnectionSet;
 
 // A keep-alive connection idle for ServerSettings::idleRelease, reduced to what it takes to
 // wait for its next request: no coroutine frame, no Connection, no buffer, no socket state
-// (104 bytes, from pooled pages: 1 950 bytes per idle connection before). The dispatcher calls
+// (112 bytes, from pooled pages: 1 950 bytes per idle connection before). The dispatcher calls
 // it back on readiness; the connection is then made again.
 struct ParkedConnection : IoWait, TimerNode {
   ConnectionSet* set = nullptr;  // null once the set has let go of it (the server closed)
@@ -26,10 +26,13 @@ struct ParkedConnection : IoWait, TimerNode {
   std::shared_ptr<const RequestCallback> callback;
   int fd = -1;
   int domain = AF_INET;
+  // The read deadline (ServerSettings::readTimeout) carried over to the connection's next
+  // request; the timer's own deadline is the earlier of it and the idle timeout's end.
+  Clock::time_point readDeadline = Clock::time_point::max();
 
   // The dispatcher's callback: a request begins, the client left, or the wait was cancelled.
   static void onReadable(IoWait& wait);
-  // The read deadline passed while parked: a silent close, as for any idle connection.
+  // The read deadline or the idle timeout passed while parked: a silent close.
   static void onDeadline(TimerNode& timer);
 };
 
@@ -52,9 +55,11 @@ struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
   void add(Connection* connection);
   void remove(Connection* connection) noexcept;
   void sweep();
-  // Takes over `fd` (open, registered) of an idle connection about to end.
+  // Takes over `fd` (open, registered) of an idle connection about to end; it is closed at
+  // the earlier of `readDeadline` and `idleEnd`.
   void park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
-            const TimerNode* deadline) noexcept;
+            std::optional<Clock::time_point> readDeadline,
+            std::optional<Clock::time_point> idleEnd) noexcept;
   void unlink(ParkedConnection& record) noexcept;
   // Makes the connection again, with the first bytes of its next request.
   void unpark(ParkedConnection& record, std::string_view received);

@@ -58,6 +58,8 @@ Connection::Connection(std::unique_ptr<Transport> transport, AsyncSocket client,
   readTimeout_ = settings.readTimeout;
   deadline_.owner = this;
   deadline_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->readTimedOut(); };
+  phaseTimer_.owner = this;
+  phaseTimer_.fire = [](TimerNode& node) { static_cast<Deadline&>(node).owner->phaseTimerFired(); };
   request_.client = std::move(client);
   request_.hostname = std::move(address);
   attach(request_);
@@ -70,11 +72,12 @@ Connection::Connection(std::unique_ptr<Transport> transport, AsyncSocket client,
 Connection::~Connection() {
   releaseStream();
   transport_->loop().cancelTimer(deadline_);
+  transport_->loop().cancelTimer(phaseTimer_);
   siblings_->remove(this);
 }
 
 bool Connection::parkIfIdleSince(Clock::time_point cutoff) noexcept {
-  if (!idle_ || parking_ || closing_ || timedOut_ || idleSince_ > cutoff ||
+  if (!idle_ || parking_ || closing_ || timedOut_ || phaseSince_ > cutoff ||
       !transport_->parkable() || transport_->writing() || !transport_->corked().empty()) {
     return false;
   }
@@ -86,6 +89,53 @@ bool Connection::parkIfIdleSince(Clock::time_point cutoff) noexcept {
 void Connection::shutdown() noexcept {
   closing_ = true;
   if (idle_) transport_->close();  // the pending read ends with SocketClosedError
+}
+
+std::optional<Clock::time_point> Connection::phaseEnd() const noexcept {
+  const ServerSettings& settings = siblings_->settings;
+  std::int64_t ms = 0;
+  switch (phase_) {
+    case Phase::none:
+      return std::nullopt;
+    case Phase::idle:
+      ms = settings.idleTimeout;
+      break;
+    case Phase::head:
+      ms = settings.headerTimeout;
+      break;
+    case Phase::body:
+      ms = settings.bodyTimeout;
+      break;
+  }
+  if (ms <= 0) return std::nullopt;
+  return deadlineAfter(phaseSince_, ms);
+}
+
+void Connection::enterPhase(Phase phase, Clock::time_point since) {
+  phase_ = phase;
+  phaseSince_ = since;
+  auto end = phaseEnd();
+  if (!end) return;
+  Dispatcher& loop = transport_->loop();
+  if (phaseTimer_.heapIndex != TimerNode::kNotQueued) {
+    if (phaseTimer_.deadline <= *end) return;  // it fires first, and then looks again
+    loop.cancelTimer(phaseTimer_);
+  }
+  phaseTimer_.deadline = *end;
+  loop.addTimer(phaseTimer_);
+}
+
+// The timer was armed for an earlier phase's end: arm it again for this one's, or end the wait.
+void Connection::phaseTimerFired() noexcept {
+  auto end = phaseEnd();
+  if (!end) return;
+  if (Clock::now() < *end) {
+    phaseTimer_.deadline = *end;
+    transport_->loop().addTimer(phaseTimer_);  // cannot throw: the heap just gave its slot up
+    return;
+  }
+  if (phase_ == Phase::head) headTimedOut_ = true;
+  readTimedOut();
 }
 
 void Connection::armDeadlineNow() {
@@ -129,11 +179,13 @@ Future<std::size_t> Connection::receive(std::span<char> into) {
       throw ReadDeadlinePassed("recv (the request's read deadline passed)");
     std::ptrdiff_t n = transport_->tryRead(into);
     if (n >= 0) {
+      leavePhase();
       if (resumed) pauseDeadline();
       clientSentBody_ = clientSentBody_ || n > 0;
       co_return static_cast<std::size_t>(n);
     }
     resumed = resumed || resumeDeadline();
+    enterPhase(Phase::body, Clock::now());  // "no body byte for bodyTimeout"
     if (!co_await TransportReadable{*transport_}) {
       if (timedOut_) throw ReadDeadlinePassed("recv (the request's read deadline passed)");
       throw SocketClosedError("recv");
@@ -157,11 +209,13 @@ bool Connection::resumeDeadline() {
 
 // Hands the socket to a ParkedConnection; the caller (run) then ends, freeing the rest.
 void Connection::park() noexcept {
-  bool armed = deadline_.heapIndex != TimerNode::kNotQueued;
+  std::optional<Clock::time_point> readDeadline;
+  if (deadline_.heapIndex != TimerNode::kNotQueued) readDeadline = deadline_.deadline;
   int domain = AF_INET;
   int fd = transport_->detachForParking(domain);
-  siblings_->park(fd, domain, callback_, armed ? &deadline_ : nullptr);
+  siblings_->park(fd, domain, callback_, readDeadline, phaseEnd());
   disarmDeadline();
+  transport_->loop().cancelTimer(phaseTimer_);
   buffer_.release(false);
 }
 
@@ -227,6 +281,7 @@ bool Connection::fillRequest() {
   r.headers.clear();
   for (const auto& field : head_.headers) r.headers.add(field.name, field.value);
   r.body.clear();
+  servedRequest_ = true;
   // The exchange's state first: an invalid target is answered in this request's terms.
   keepAlive_ = head_.keepAlive;
   headRequest_ = head_.method == HttpHead;
@@ -273,8 +328,13 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         scanned_ = end_ - begin_;
         co_await transport.flush();  // one write for the whole batch of responses
         idle_ = begin_ == end_;
-        if (idle_) idleSince_ = transport.loop().now();
         if (idle_ && closing_) break;
+        // From a fresh clock: after a slow handler the loop's time is behind.
+        if (idle_ && servedRequest_) {
+          enterPhase(Phase::idle, Clock::now());
+        } else if (phase_ != Phase::head) {
+          enterPhase(Phase::head, Clock::now());  // the first byte, or the connection's start
+        }
         armDeadline();
         std::ptrdiff_t n;
         while ((n = timedOut_ ? -1 : transport.tryRead(readSpace())) < 0) {
@@ -295,6 +355,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         continue;
       }
       scanned_ = 0;
+      leavePhase();
       if (r.status == ParseStatus::error) {
         headRequest_ = false;  // answered for a request that could not be read: never HEAD
         disarmDeadline();
@@ -426,9 +487,10 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
   }
   disarmDeadline();
   if (timedOut_ && transport.isOpen()) {
-    // 408 once a request line has come (a request is arriving, too slowly); before that, a
-    // silent close, as for an idle keep-alive connection.
-    bool requestStarted = readingBody_ || unparsed().find('\n') != std::string_view::npos;
+    // 408 once a request line has come (a request is arriving, too slowly), or any byte past
+    // headerTimeout; before that, a silent close, as for an idle keep-alive connection.
+    bool requestStarted = readingBody_ || (headTimedOut_ && begin_ < end_) ||
+                          unparsed().find('\n') != std::string_view::npos;
     if (!readingBody_) headRequest_ = false;  // a head still arriving: not the last request's
     if (requestStarted) {
       try {
@@ -447,6 +509,7 @@ Future<void> serveTcp(AsyncSocket client, std::string address,
                       std::optional<Clock::time_point> readDeadline) {
   const auto& state = SocketAccess::state(client);
   state->writeTimeoutMs = set->settings.writeTimeout;
+  state->writeMinRate = set->settings.writeMinRate;
   auto connection = std::make_unique<Connection>(
       std::make_unique<TcpTransport>(state), std::move(client), std::move(address), set->settings,
       std::move(callback), std::move(set), received);

@@ -113,6 +113,14 @@ class Connection final : public Responder {
     if (deadline_.heapIndex != TimerNode::kNotQueued) transport_->loop().cancelTimer(deadline_);
   }
   void readTimedOut() noexcept;
+  // The named timeouts (ServerSettings::headerTimeout, bodyTimeout, idleTimeout): what the
+  // connection waits for, since when. One timer serves them lazily: armed no later than the
+  // current phase's end, and when it fires early (the phase changed since), armed again.
+  enum class Phase : std::uint8_t { none, idle, head, body };
+  void enterPhase(Phase phase, Clock::time_point since);
+  void leavePhase() noexcept { phase_ = Phase::none; }
+  std::optional<Clock::time_point> phaseEnd() const noexcept;
+  void phaseTimerFired() noexcept;
   // Appends a short text response that ends the connection.
   void appendError(HttpCode code, std::string_view text);
   // Answers with appendError, then closes (lingering).
@@ -223,11 +231,14 @@ class Connection final : public Responder {
   std::optional<std::uint64_t> streamLength_;  // a stream's declared Content-Length
   std::uint64_t streamWritten_ = 0;
   // The connection's life.
-  bool idle_ = false;          // waiting for the first byte of a request
-  bool parking_ = false;       // idle long enough: its wait is cancelled to park it
-  std::size_t liveIndex_ = 0;  // in siblings_->live
-  Clock::time_point idleSince_;
-  bool closing_ = false;  // the server is closing: no request after the current one
+  bool idle_ = false;           // waiting for the first byte of a request
+  bool parking_ = false;        // idle long enough: its wait is cancelled to park it
+  bool servedRequest_ = false;  // a request came: waiting for the next is being idle
+  bool headTimedOut_ = false;   // the headerTimeout passed (answered 408 if a byte came)
+  Phase phase_ = Phase::none;
+  std::size_t liveIndex_ = 0;     // in siblings_->live
+  Clock::time_point phaseSince_;  // of phase_ (for idle, when the connection became idle)
+  bool closing_ = false;          // the server is closing: no request after the current one
   bool readingBody_ = false;
   bool timedOut_ = false;
   bool drainExpired_ = false;  // discardBody ran out of time: no more reads
@@ -237,6 +248,7 @@ class Connection final : public Responder {
     Connection* owner = nullptr;
   };
   Deadline deadline_;
+  Deadline phaseTimer_;
   std::int64_t readTimeout_ = 0;
 };
 

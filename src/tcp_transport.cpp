@@ -15,14 +15,34 @@ bool wouldBlock(int error) {
   return error == EAGAIN || error == EWOULDBLOCK;
 }
 
-// Waits until the socket takes bytes again, for at most its write timeout.
-Future<void> awaitWritable(AsyncSocket::State& s, const char* operation) {
-  if (s.writeTimeoutMs > 0) {
-    TimedWritable waiting(s, operation, s.writeTimeoutMs);  // a named local (GCC 12)
-    co_await waiting;
-  } else {
+// One write's waits: when it first waited, and how much the socket had sent by then.
+struct WriteWaits {
+  Clock::time_point since{};
+  std::uint64_t sentBefore = 0;
+};
+
+// Waits until the socket takes bytes again: for at most its write timeout, and within what
+// its minimum rate allows this write since it first waited (timeout + taken / rate).
+Future<void> awaitWritable(AsyncSocket::State& s, const char* operation, WriteWaits& waits) {
+  if (s.writeTimeoutMs <= 0) {
     co_await writable(s, operation);
+    co_return;
   }
+  auto now = Clock::now();  // fresh: the loop's time may be a turn old
+  if (waits.since == Clock::time_point{}) {
+    waits.since = now;
+    waits.sentBefore = s.bytesSent;
+  }
+  auto until = deadlineAfter(now, s.writeTimeoutMs);
+  if (s.writeMinRate > 0) {
+    // Milliseconds earned by the bytes taken, capped far below the clock's range.
+    auto earnedMs = std::min<std::uint64_t>(
+        (s.bytesSent - waits.sentBefore) * 1000 / s.writeMinRate, std::uint64_t{1} << 40);
+    until = std::min(until, deadlineAfter(deadlineAfter(waits.since, s.writeTimeoutMs),
+                                          static_cast<std::int64_t>(earnedMs)));
+  }
+  TimedWritable waiting(s, operation, until);  // a named local (GCC 12)
+  co_await waiting;
 }
 
 // After a write system call failed: EINTR and a full buffer (recorded) mean try again; any
@@ -126,11 +146,12 @@ Future<void> sendAll(std::shared_ptr<AsyncSocket::State> s, std::span<const std:
   s->writing.swap(s->pendingOutput);
   parts[0] = s->writing;
   std::size_t first = parts[0].empty() ? 1 : 0;  // the first part with bytes left
+  WriteWaits waits;
   while (first < count) {
     if (s->fd < 0) throw SocketClosedError(operation);
     if (!s->loop->mayWrite(s->fd)) {
       own();
-      co_await awaitWritable(*s, operation);
+      co_await awaitWritable(*s, operation, waits);
       continue;
     }
     // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a SIGPIPE for the process.
@@ -170,10 +191,11 @@ Future<std::size_t> sendFileSome(std::shared_ptr<AsyncSocket::State> s, int fd,
   if (!s->pendingOutput.empty()) co_await sendAll(s, {}, false, operation);
   co_await WriterTurn{*s, {}, nullptr};
   HeldTurn turn{*s};
+  WriteWaits waits;
   for (;;) {
     if (s->fd < 0) throw SocketClosedError(operation);
     if (!s->loop->mayWrite(s->fd)) {
-      co_await awaitWritable(*s, operation);
+      co_await awaitWritable(*s, operation, waits);
       continue;
     }
     auto position = static_cast<off_t>(offset);

@@ -136,6 +136,33 @@ inline Response awaitResponse(AsyncSocket socket, std::int64_t ms = 5000) {
   return Response{};
 }
 
+/// Milliseconds since `since`.
+inline std::int64_t elapsedMs(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+/// Everything the server sends until it closes; fails the test after `ms` (3 s by default).
+inline std::string drainUntilClosed(AsyncSocket socket, std::int64_t ms = 3000) {
+  auto reading = [](AsyncSocket s) -> Future<std::string> {
+    std::string all;
+    for (;;) {
+      std::string chunk = co_await s.recv(256);
+      if (chunk.empty()) co_return all;
+      all += chunk;
+    }
+  }(socket);
+  if (!waitFor(withTimeout(reading, ms))) {
+    ADD_FAILURE() << "the server did not close the connection";
+    socket.close();
+    try {
+      waitFor(std::move(reading));
+    } catch (const OSError&) {
+    }
+    return {};
+  }
+  return std::move(reading).read();
+}
+
 /// Sends `raw` on a new connection and reads one response.
 inline Response exchange(Port port, const std::string& raw) {
   auto socket = connectTo(port);

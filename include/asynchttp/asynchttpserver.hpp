@@ -152,10 +152,26 @@ struct ServerSettings {
   /// body the handler reads (bufferBody false) uses what is left, counted only while its
   /// reads wait. 0: wait forever (Nim's default).
   std::int64_t readTimeout = 0;
+  /// Milliseconds from the first byte of a request (from the connection's start, for its first
+  /// request) to the end of its head. Past it: 408 and close, or a quiet close when no byte
+  /// came. Cuts slowloris clients. 0: no limit. As Go's ReadHeaderTimeout; 10 s by default.
+  std::int64_t headerTimeout = 10000;
+  /// Milliseconds a read of the body may wait for its next byte, buffered or streamed (the
+  /// handler's own work between reads is not counted). Past it: 408 and close. 0: no limit.
+  /// 30 s by default.
+  std::int64_t bodyTimeout = 30000;
+  /// Milliseconds a keep-alive connection, parked or not, waits for the first byte of its next
+  /// request; past it, it is closed quietly. 0: forever. As Go's IdleTimeout; 60 s by default.
+  std::int64_t idleTimeout = 60000;
   /// Milliseconds a response may wait for the client to take any of its bytes (reset by each
   /// byte taken); past it the connection closes, and a handler's pending `respond` fails with
   /// OSError(ETIMEDOUT). 0: wait forever (Nim's behaviour). As nginx's send_timeout.
   std::int64_t writeTimeout = 60000;
+  /// Bytes per second a waiting write must average: it may take `writeTimeout` plus one second
+  /// per `writeMinRate` bytes the client took meanwhile, so that a client taking a byte now
+  /// and then cannot hold a response forever. Past it: as for writeTimeout. 0: no minimum.
+  /// 1024 by default, well under a 56 kbit/s modem's 7 000.
+  std::size_t writeMinRate = 1024;
   /// Milliseconds after which an idle keep-alive connection is parked: its buffers, coroutine
   /// and socket state are freed, leaving a ~100-byte record until its next request comes.
   /// 0: never.

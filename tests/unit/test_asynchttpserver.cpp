@@ -675,32 +675,6 @@ namespace {
 constexpr std::int64_t kReadTimeout = 200;
 constexpr std::int64_t kSlack = 100;  // the clock starts a moment before the client sends
 
-std::int64_t elapsedMs(Clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
-}
-
-// Everything the server sends until it closes; fails the test after 3 s.
-std::string drainUntilClosed(AsyncSocket socket) {
-  auto reading = [](AsyncSocket s) -> Future<std::string> {
-    std::string all;
-    for (;;) {
-      std::string chunk = co_await s.recv(256);
-      if (chunk.empty()) co_return all;
-      all += chunk;
-    }
-  }(socket);
-  if (!waitFor(withTimeout(reading, 3000))) {
-    ADD_FAILURE() << "the server did not close the connection";
-    socket.close();
-    try {
-      waitFor(std::move(reading));
-    } catch (const OSError&) {
-    }
-    return {};
-  }
-  return std::move(reading).read();
-}
-
 Future<void> okHandler(Request& req) {
   co_await req.respond(Http200, "ok");
 }
