@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 
 namespace asynchttp::detail {
 
@@ -48,7 +49,17 @@ class ParkedPool {
 // Parking this many connections at once frees enough heap (~1.5 KiB each) to trim it.
 constexpr std::size_t kTrimAfterParking = 256;
 
+namespace {
+// Milliseconds as a duration that no clock reading plus it overflows (at most ~290 years).
+Clock::duration phaseLimit(std::int64_t ms) {
+  constexpr std::int64_t kMaxMs = std::int64_t{1} << 43;
+  return std::chrono::milliseconds(std::clamp<std::int64_t>(ms, 0, kMaxMs));
+}
+}  // namespace
+
 ConnectionSet::ConnectionSet(const ServerSettings& serverSettings) : settings(serverSettings) {
+  phaseLimits = {Clock::duration::zero(), phaseLimit(settings.idleTimeout),
+                 phaseLimit(settings.headerTimeout), phaseLimit(settings.bodyTimeout)};
   sweeper.set = this;
   sweeper.fire = [](TimerNode& node) { static_cast<Sweeper&>(node).set->sweep(); };
 }

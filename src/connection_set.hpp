@@ -4,6 +4,7 @@
 
 #include <asynchttp/asynchttpserver.hpp>
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -39,6 +40,10 @@ struct ParkedConnection : IoWait, TimerNode {
 /// The connections a server has started on this loop, and the parked ones.
 struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
   ServerSettings settings;
+  // What a connection waits for, and for how long at most (zero: no limit): none, then
+  // idleTimeout, headerTimeout and bodyTimeout, as durations.
+  enum class Phase : std::uint8_t { none, idle, head, body };
+  std::array<Clock::duration, 4> phaseLimits{};
   std::vector<Connection*> live;  // each connection knows its index: O(1) removal
   ParkedConnection* parked = nullptr;
   std::size_t parkedCount = 0;

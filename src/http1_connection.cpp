@@ -92,36 +92,15 @@ void Connection::shutdown() noexcept {
 }
 
 std::optional<Clock::time_point> Connection::phaseEnd() const noexcept {
-  const ServerSettings& settings = siblings_->settings;
-  std::int64_t ms = 0;
-  switch (phase_) {
-    case Phase::none:
-      return std::nullopt;
-    case Phase::idle:
-      ms = settings.idleTimeout;
-      break;
-    case Phase::head:
-      ms = settings.headerTimeout;
-      break;
-    case Phase::body:
-      ms = settings.bodyTimeout;
-      break;
-  }
-  if (ms <= 0) return std::nullopt;
-  return deadlineAfter(phaseSince_, ms);
+  Clock::duration limit = siblings_->phaseLimits[static_cast<std::size_t>(phase_)];
+  if (limit == Clock::duration::zero()) return std::nullopt;
+  return phaseSince_ + limit;
 }
 
-void Connection::enterPhase(Phase phase, Clock::time_point since) {
-  phase_ = phase;
-  phaseSince_ = since;
-  auto end = phaseEnd();
-  if (!end) return;
+void Connection::armPhaseTimer(Clock::time_point end) {
   Dispatcher& loop = transport_->loop();
-  if (phaseTimer_.heapIndex != TimerNode::kNotQueued) {
-    if (phaseTimer_.deadline <= *end) return;  // it fires first, and then looks again
-    loop.cancelTimer(phaseTimer_);
-  }
-  phaseTimer_.deadline = *end;
+  loop.cancelTimer(phaseTimer_);
+  phaseTimer_.deadline = end;
   loop.addTimer(phaseTimer_);
 }
 

@@ -116,8 +116,19 @@ class Connection final : public Responder {
   // The named timeouts (ServerSettings::headerTimeout, bodyTimeout, idleTimeout): what the
   // connection waits for, since when. One timer serves them lazily: armed no later than the
   // current phase's end, and when it fires early (the phase changed since), armed again.
-  enum class Phase : std::uint8_t { none, idle, head, body };
-  void enterPhase(Phase phase, Clock::time_point since);
+  using Phase = ConnectionSet::Phase;
+  void enterPhase(Phase phase, Clock::time_point since) {
+    phase_ = phase;
+    phaseSince_ = since;
+    Clock::duration limit = siblings_->phaseLimits[static_cast<std::size_t>(phase)];
+    if (limit == Clock::duration::zero()) return;
+    // Armed for no later than this phase's end (a keep-alive request's case): nothing to do.
+    if (phaseTimer_.heapIndex != TimerNode::kNotQueued && phaseTimer_.deadline <= since + limit) {
+      return;
+    }
+    armPhaseTimer(since + limit);
+  }
+  void armPhaseTimer(Clock::time_point end);
   void leavePhase() noexcept { phase_ = Phase::none; }
   std::optional<Clock::time_point> phaseEnd() const noexcept;
   void phaseTimerFired() noexcept;
