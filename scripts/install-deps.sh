@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages that building and testing asynchttp need, only those missing.
 set -euo pipefail
 packages=(g++ make cmake libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-          curl python3 wrk libboost-dev libssl-dev "$@")
+          curl python3 wrk libboost-dev libssl-dev nginx haproxy "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
