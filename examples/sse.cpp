@@ -1,8 +1,10 @@
 // Server-sent events: GET /events streams `count` events (default 5), one every `interval`
 // milliseconds (default 1000), each "data: <n>"; GET / serves a page that shows them.
 // Usage: sse [port]   (default 8080; 0 picks a free port)
+// SIGINT and SIGTERM shut it down gracefully: each stream ends after its current event.
 #include <asynchttp/asynchttpserver.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -37,7 +39,8 @@ long parameter(const Uri& url, std::string_view key, long fallback) {
 int main(int argc, char** argv) {
   Port port = Port(argc > 1 ? std::atoi(argv[1]) : 8080);
   auto server = newAsyncHttpServer();
-  auto cb = [](Request& req) -> Future<void> {
+  for (int signal : {SIGINT, SIGTERM}) addSignal(signal, [server] { server->close(); });
+  auto cb = [&server = *server](Request& req) -> Future<void> {
     if (req.url.path == "/") {
       auto headers = newHttpHeaders({{"Content-Type", "text/html; charset=utf-8"}});
       co_await req.respond(Http200, kPage, headers);
@@ -52,7 +55,7 @@ int main(int argc, char** argv) {
     auto headers =
         newHttpHeaders({{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
     ResponseStream events = co_await req.respondStream(Http200, headers);
-    for (long i = 1; i <= count; ++i) {
+    for (long i = 1; i <= count && !server.closing(); ++i) {
       if (i > 1) co_await sleepAsync(interval);
       co_await events.write("data: " + std::to_string(i) + "\n\n");  // leaves at once
     }

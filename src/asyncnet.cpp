@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <ostream>
@@ -208,6 +209,29 @@ AsyncSocket newAsyncSocket(AsyncFD fd, int domain) {
   auto state = adoptDescriptor(raw, domain, getGlobalDispatcher());
   state->adopted = true;
   return AsyncSocket(std::move(state));
+}
+
+std::vector<AsyncSocket> listenFds() {
+  constexpr int kFirstPassedFd = 3;  // SD_LISTEN_FDS_START
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* count = std::getenv("LISTEN_FDS");
+  std::vector<AsyncSocket> sockets;
+  if (pid && count && std::strtol(pid, nullptr, 10) == ::getpid()) {
+    long n = std::strtol(count, nullptr, 10);
+    for (int fd = kFirstPassedFd; n > 0 && fd < kFirstPassedFd + n; ++fd) {
+      int domain = AF_INET;
+      socklen_t size = sizeof domain;
+      if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0) {
+        throw OSError("listenFds: descriptor " + std::to_string(fd), errno);
+      }
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      sockets.push_back(newAsyncSocket(AsyncFD(fd), domain));
+    }
+  }
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  return sockets;
 }
 
 AsyncSocket::State& AsyncSocket::checkedState(const char* operation) const {

@@ -167,6 +167,14 @@ struct TimedWritable : TimerNode {
   }
 };
 
+/// A test's seam into the server's accept loop: its next `count` accepts on this thread fail
+/// with `error` (errno), as the kernel's would, before accepting anything.
+struct InjectedAcceptErrors {
+  int error = 0;
+  int count = 0;
+};
+extern thread_local InjectedAcceptErrors injectedAcceptErrors;
+
 /// Awaits readability of `s`.
 inline Readiness readable(AsyncSocket::State& s, const char* operation) {
   return {s, false, operation};

@@ -142,12 +142,46 @@ void ConnectionSet::unlink(ParkedConnection& record) noexcept {
   --parkedCount;
 }
 
-void ConnectionSet::closeAll() noexcept {
+void ConnectionSet::closeAll(bool evenNew) noexcept {
   // A copy: a connection leaves the set when its coroutine ends, which must not invalidate
   // this loop should it happen inside it.
   auto connections = live;
-  for (Connection* connection : connections) connection->shutdown();
+  for (Connection* connection : connections) connection->shutdown(evenNew);
   closeParked();
+}
+
+void ConnectionSet::abortAll() noexcept {
+  auto connections = live;  // a copy, as in closeAll
+  for (Connection* connection : connections) connection->forceClose();
+  closeParked();
+}
+
+bool ConnectionSet::drained() const noexcept {
+  return parked == nullptr && std::none_of(live.begin(), live.end(), [](const Connection* c) {
+           return c->transport_->isOpen();
+         });
+}
+
+Future<void> drainConnections(std::shared_ptr<ConnectionSet> set, std::int64_t graceMs) {
+  // Looked at every few milliseconds: a shutdown's cost is not worth a wake-up per connection.
+  constexpr std::int64_t kPollMs = 5;
+  // How long a new connection with no byte yet may still send its first request.
+  constexpr std::int64_t kNewConnectionGraceMs = 1000;
+  auto started = Clock::now();
+  auto graceEnd = deadlineAfter(started, graceMs);
+  auto newEnd = std::min(graceEnd, deadlineAfter(started, kNewConnectionGraceMs));
+  bool newClosed = false;
+  while (!set->drained()) {
+    auto now = Clock::now();
+    if (now >= graceEnd) {
+      set->abortAll();  // closes each at once; what ends them resumes on the next turns
+      graceEnd = Clock::time_point::max();
+    } else if (!newClosed && now >= newEnd) {
+      newClosed = true;
+      set->closeAll(true);
+    }
+    co_await sleepAsync(kPollMs);
+  }
 }
 
 void ConnectionSet::closeParked() noexcept {

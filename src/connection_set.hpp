@@ -68,11 +68,21 @@ struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
   void unlink(ParkedConnection& record) noexcept;
   // Makes the connection again, with the first bytes of its next request.
   void unpark(ParkedConnection& record, std::string_view received);
-  // Ends the server's connections: idle and parked ones now, busy ones after their response.
-  void closeAll() noexcept;
+  // Ends the server's connections: idle and parked ones now (new ones with no byte yet only
+  // when `evenNew`), busy ones after their response.
+  void closeAll(bool evenNew = false) noexcept;
+  // Closes every connection now, busy or not: pending writes and reads fail (the grace of a
+  // shutdown is over).
+  void abortAll() noexcept;
+  // True when no connection is open: none parked, and every live one closed (a handler may
+  // still be running; its Request stays valid until it returns).
+  bool drained() const noexcept;
   // Closes every parked connection (their callbacks finish the job on the next turn).
   void closeParked() noexcept;
 };
+
+/// Completes once `set` is drained; past `graceMs` milliseconds, closes what is still open.
+Future<void> drainConnections(std::shared_ptr<ConnectionSet> set, std::int64_t graceMs);
 
 /// Serves one TCP connection until it ends (never throws): `received`, bytes already read of
 /// it, and `readDeadline`, a read deadline carried over (both from a parked connection).

@@ -86,9 +86,11 @@ bool Connection::parkIfIdleSince(Clock::time_point cutoff) noexcept {
   return true;
 }
 
-void Connection::shutdown() noexcept {
+void Connection::shutdown(bool evenNew) noexcept {
   closing_ = true;
-  if (idle_) transport_->close();  // the pending read ends with SocketClosedError
+  // The pending read ends with SocketClosedError. A new connection's first request may be on
+  // its way (the client just connected): it gets a moment first, as in Go's Shutdown.
+  if (idle_ && (servedRequest_ || evenNew)) transport_->close();
 }
 
 std::optional<Clock::time_point> Connection::phaseEnd() const noexcept {
@@ -115,6 +117,11 @@ void Connection::phaseTimerFired() noexcept {
   }
   if (phase_ == Phase::head) headTimedOut_ = true;
   readTimedOut();
+}
+
+void Connection::forceClose() noexcept {
+  closing_ = true;
+  if (transport_->isOpen()) transport_->abort();
 }
 
 void Connection::armDeadlineNow() {
@@ -307,7 +314,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
         scanned_ = end_ - begin_;
         co_await transport.flush();  // one write for the whole batch of responses
         idle_ = begin_ == end_;
-        if (idle_ && closing_) break;
+        if (idle_ && closing_ && servedRequest_) break;
         // From a fresh clock: after a slow handler the loop's time is behind.
         if (idle_ && servedRequest_) {
           enterPhase(Phase::idle, Clock::now());

@@ -64,8 +64,11 @@ class Connection final : public Responder {
   /// Starts parking a connection idle since `cutoff` or longer: its pending read is cancelled,
   /// and run() hands the descriptor to a ParkedConnection and ends. True if it will.
   bool parkIfIdleSince(Clock::time_point cutoff) noexcept;
-  /// The server is closing: close now if idle, else after the response in progress.
-  void shutdown() noexcept;
+  /// The server is closing: close now if idle (a new connection with no byte yet only when
+  /// `evenNew`), else after the response in progress.
+  void shutdown(bool evenNew) noexcept;
+  /// The server's grace is over: close now (a reset), failing pending reads and writes.
+  void forceClose() noexcept;
   /// Arms the read deadline at `when` (a parked connection's, carried over).
   void armDeadlineAt(Clock::time_point when);
 

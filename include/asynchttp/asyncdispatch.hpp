@@ -429,6 +429,14 @@ void asyncCheck(Future<T> fut) {
   // Dropping an unfinished Future detaches it with the same reporting.
 }
 
+/// Watches `signal` on this thread's loop (Nim's addSignal): `callback` runs on the loop each
+/// time it arrives, through a signalfd, never in a signal handler. The signal is blocked in
+/// this thread, and in threads started after (they inherit the mask): call it before starting
+/// any. The watch keeps the loop busy until removeSignal. Returns its id; throws OSError.
+int addSignal(int signal, std::function<void()> callback);
+/// Ends a watch that addSignal made, and unblocks its signal in this thread.
+void removeSignal(int id);
+
 /// Completes after `ms` milliseconds; never inline, even for 0.
 Future<void> sleepAsync(std::int64_t ms);
 

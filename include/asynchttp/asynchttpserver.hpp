@@ -172,6 +172,9 @@ struct ServerSettings {
   /// and then cannot hold a response forever. Past it: as for writeTimeout. 0: no minimum.
   /// 1024 by default, well under a 56 kbit/s modem's 7 000.
   std::size_t writeMinRate = 1024;
+  /// Connections served at once by the server (all its loops); past it the listener pauses
+  /// until one ends. 0: the descriptor limit (RLIMIT_NOFILE) less a reserve of 64.
+  std::size_t maxConnections = 0;
   /// Milliseconds after which an idle keep-alive connection is parked: its buffers, coroutine
   /// and socket state are freed, leaving a ~100-byte record until its next request comes.
   /// 0: never.
@@ -201,32 +204,53 @@ class AsyncHttpServer : public std::enable_shared_from_this<AsyncHttpServer> {
   /// Accepts one connection and serves it in the background with `callback`. Throws OSError
   /// (SocketClosedError once the server is closed).
   Future<void> acceptRequest(RequestCallback callback);
-  /// True while the process has room for `assumedDescriptorsPerRequest` more descriptors
-  /// (a negative value: always true).
+  /// True while this loop has room for `assumedDescriptorsPerRequest` more descriptors within
+  /// its share of the process's limit (RLIMIT_NOFILE divided among the server's loops; a
+  /// negative value: always true).
   bool shouldAcceptRequest(int assumedDescriptorsPerRequest = 5) const;
   /// Keep-alive connections of this thread's loop currently parked (see
   /// ServerSettings::idleRelease).
   std::size_t parkedConnections() const noexcept;
   /// Listens (unless already listening on `port`), then accepts and serves connections until
-  /// `close()`; completes then. A full descriptor table delays accepting instead of failing.
+  /// `shutdown` or `close`; completes once every connection is gone. A full descriptor table
+  /// or `maxConnections` pauses accepting; accept errors that concern one connection only
+  /// (ECONNABORTED, EPROTO, ...) are skipped.
   Future<void> serve(Port port, RequestCallback callback, std::string address = "",
                      int assumedDescriptorsPerRequest = -1);
-  /// Stops listening (`serve` completes) and ends the server's connections gracefully: idle
-  /// ones close at once, one busy with a request closes after its response
-  /// (`Connection: close`).
+  /// As above, on a listening socket made elsewhere (see `listenFds` for systemd's). The
+  /// server takes it over and closes it at shutdown. With `threads` > 1 the other loops
+  /// listen on its address with SO_REUSEPORT, which the socket must have set.
+  Future<void> serve(AsyncSocket listener, RequestCallback callback);
+  /// Stops accepting at once and closes idle and parked connections. Requests in flight
+  /// finish, their responses saying `Connection: close`. After `graceMs` milliseconds what is
+  /// still open is closed: pending reads and writes fail with SocketClosedError (a handler
+  /// still running keeps its Request until it returns). Completes once every connection of
+  /// every loop is closed; never blocks a loop. As Go's Server.Shutdown.
+  Future<void> shutdown(std::int64_t graceMs = 10000);
+  /// `shutdown()` with its default grace, not awaited.
   void close();
+  /// True once `shutdown` or `close` was called: a long-lived handler (server-sent events)
+  /// can end itself.
+  bool closing() const noexcept { return closing_; }
   /// The settings.
   const ServerSettings& settings() const noexcept { return settings_; }
 
  private:
   ServerSettings settings_;
   AsyncSocket socket_;
-  int maxDescriptors_;
+  std::string address_;         // listened on (empty: every address)
+  int maxDescriptors_;          // this loop's share of RLIMIT_NOFILE
+  std::size_t maxConnections_;  // this loop's share of maxConnections
+  bool closing_ = false;
   std::shared_ptr<detail::ConnectionSet> connections_;
   struct Worker;
   std::vector<std::unique_ptr<Worker>> workers_;  // the other threads' servers, when threads > 1
-  void startWorkers(const RequestCallback& callback, const std::string& address);
-  void stopWorkers() noexcept;
+  Future<void> acceptLoop(RequestCallback callback, int assumedDescriptorsPerRequest);
+  void startWorkers(const RequestCallback& callback);
+  void beginShutdown(std::int64_t graceMs) noexcept;
+  void startShutdown(std::int64_t graceMs) noexcept;  // beginShutdown, and the grace's end
+  bool workersStopped() const noexcept;
+  void joinWorkers() noexcept;
 };
 
 /// A new server (Nim's signature); listen with `serve` or `listen`.

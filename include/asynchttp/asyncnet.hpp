@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace asynchttp {
 
@@ -134,6 +135,11 @@ AsyncSocket newAsyncSocket(int domain = AF_INET, int sockType = SOCK_STREAM, int
 /// Takes ownership of an open socket descriptor `fd` of family `domain` (made non-blocking
 /// here), e.g. one end of a socketpair. Throws OSError.
 AsyncSocket newAsyncSocket(AsyncFD fd, int domain = AF_INET);
+
+/// The listening sockets that systemd passed by socket activation (LISTEN_PID and LISTEN_FDS:
+/// descriptors 3 on), registered with this thread's dispatcher; empty when none were passed.
+/// Unsets the variables, so that child processes do not take them too.
+std::vector<AsyncSocket> listenFds();
 
 /// Opens a new socket and connects it to `host` and `port`, trying the resolved addresses in turn.
 Future<AsyncSocket> dial(std::string host, Port port);

@@ -658,13 +658,14 @@ TEST(Server, CloseEndsIdleConnectionsAndLetsBusyOnesFinish) {
   waitFor(busy.send("GET /busy HTTP/1.1\r\nHost: x\r\n\r\n"));
   poll(10);  // the busy request reaches its handler
   server->close();
-  waitFor(std::move(serving));
   EXPECT_TRUE(closedWithin(idle, 2000));
+  EXPECT_FALSE(serving.finished());  // serve() completes once the connections are gone
   release = true;
   auto r = awaitResponse(busy);
   EXPECT_EQ(r.body, "/busy");
   EXPECT_TRUE(r.headers["Connection"] == "close");
   EXPECT_TRUE(closedWithin(busy, 2000));
+  waitFor(std::move(serving));
 }
 
 // --- Nim's tasynchttpserver_readtimeout.nim
