@@ -222,6 +222,66 @@ class SseTests(unittest.TestCase):
             conn.close()
 
 
+class ShutdownTests(unittest.TestCase):
+    """SIGTERM and SIGINT stop a server gracefully; systemd's socket activation starts one."""
+
+    def test_sigterm_lets_a_stream_in_flight_end_then_exits_cleanly(self):
+        with Server("sse") as server:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+            conn.request("GET", "/events?count=1000&interval=100")
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.readline(), b"data: 1\n")
+            started = time.monotonic()
+            server.proc.send_signal(15)  # SIGTERM
+            body = response.read()  # the stream ends after its current event: complete
+            self.assertTrue(body.endswith(b"\n\n"), body)
+            self.assertEqual(server.proc.wait(TIMEOUT), 0)
+            self.assertLess(time.monotonic() - started, 3)
+            conn.close()
+
+    def test_sigint_stops_hello_and_no_new_connection_is_accepted(self):
+        with Server("hello") as server:
+            self.assertEqual(server.raw(b"GET / HTTP/1.0\r\n\r\n")[:15], b"HTTP/1.1 200 OK")
+            server.proc.send_signal(2)  # SIGINT
+            self.assertEqual(server.proc.wait(TIMEOUT), 0)
+            self.assertIn("shutting down", server.proc.stderr.read())
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+
+    def test_hello_serves_a_socket_passed_by_systemd(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+
+        def as_fd_3():
+            os.dup2(listener.fileno(), 3)
+        # The shell's pid is the server's after exec, as systemd sets LISTEN_PID.
+        proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"',
+                                 os.path.join(EXAMPLES, "hello")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                pass_fds=(listener.fileno(),), preexec_fn=as_fd_3)
+        try:
+            self.assertIn("systemd", proc.stdout.readline())
+            listener.close()  # the server holds its own copy
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+            self.assertTrue(reply.endswith(b"Hello World"), reply)
+            proc.send_signal(15)
+            self.assertEqual(proc.wait(TIMEOUT), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
 class FilesTests(unittest.TestCase):
     def setUp(self):
         self.folder = tempfile.TemporaryDirectory()

@@ -357,3 +357,46 @@ TEST(Signals, ASignalRunsItsCallbackOnTheLoop) {
   EXPECT_THROW(removeSignal(id), ValueError);
   drainLoop();
 }
+
+TEST(Backpressure, AClientPipeliningWithoutReadingIsNoLongerRead) {
+  const std::string body(1024, 'r');
+  Served s([&](Request& req) -> Future<void> { co_await req.respond(Http200, body); });
+  auto client = connectTo(s.port);
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string batch;
+  for (int i = 0; i < 2048; ++i) batch += request;  // 58 KiB of requests per write
+  // Writes for 1 s without reading: once the server's output is stuck, it stops reading, and
+  // the client's writes stall on full socket buffers.
+  std::size_t sent = 0;
+  // Named lambdas: the coroutines reach their captures through them.
+  auto write = [&]() -> Future<void> {
+    auto until = Clock::now() + std::chrono::seconds(1);
+    while (Clock::now() < until && sent < (std::size_t{256} << 20)) {
+      co_await client.send(batch);
+      sent += batch.size();
+    }
+  };
+  auto writing = write();
+  runUntil([&] { return writing.finished(); }, 1000);
+  EXPECT_FALSE(writing.finished());        // stalled, not still reading
+  EXPECT_LT(sent, std::size_t{32} << 20);  // bounded by buffers, not by the 1 s
+  // Read back: every request sent so far is answered, in order, once the client reads.
+  std::size_t answered = 0;
+  std::size_t expected = sent / request.size();
+  auto readAll = [&]() -> Future<void> {
+    while (answered < expected) {
+      Response r = co_await readResponse(client);
+      if (r.status != 200 || r.body.size() != body.size()) co_return;
+      ++answered;
+    }
+  };
+  auto readingAll = readAll();
+  ASSERT_TRUE(runUntil([&] { return readingAll.finished(); }, 10000));
+  EXPECT_EQ(answered, expected);
+  client.close();
+  runUntil([&] { return writing.finished(); }, 2000);
+  try {
+    waitFor(std::move(writing));
+  } catch (const OSError&) {
+  }
+}
