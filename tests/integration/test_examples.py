@@ -256,13 +256,24 @@ class ShutdownTests(unittest.TestCase):
         listener.listen(16)
         port = listener.getsockname()[1]
 
-        def as_fd_3():
-            os.dup2(listener.fileno(), 3)
-        # The shell's pid is the server's after exec, as systemd sets LISTEN_PID.
-        proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"',
-                                 os.path.join(EXAMPLES, "hello")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                pass_fds=(listener.fileno(),), preexec_fn=as_fd_3)
+        # Passed as descriptor 3, as systemd does; whatever this process has there is kept.
+        try:
+            saved = os.dup(3)
+        except OSError:
+            saved = None
+        os.dup2(listener.fileno(), 3)
+        try:
+            # The shell's pid is the server's after exec, as systemd sets LISTEN_PID.
+            proc = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"',
+                                     os.path.join(EXAMPLES, "hello")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    pass_fds=(3,))
+        finally:
+            if saved is None:
+                os.close(3)
+            else:
+                os.dup2(saved, 3)
+                os.close(saved)
         try:
             self.assertIn("systemd", proc.stdout.readline())
             listener.close()  # the server holds its own copy

@@ -261,6 +261,11 @@ TEST(AcceptLoop, ErrorsOfOneConnectionAreSkipped) {
 }
 
 TEST(AcceptLoop, RunningOutOfDescriptorsPausesAcceptingWithoutSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan checks a thrown exception's type by probing memory through a pipe(2), which fails
+  // with the descriptors gone: a false "invalid vptr". The release build runs this test.
+  GTEST_SKIP() << "the sanitizers need descriptors of their own";
+#endif
   rlimit saved{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
   Served s(okHandlerForShutdown, {.maxConnections = 1000});
