@@ -405,3 +405,32 @@ TEST(Backpressure, AClientPipeliningWithoutReadingIsNoLongerRead) {
   } catch (const OSError&) {
   }
 }
+
+TEST(AcceptLoop, ShouldAcceptRequestComparesThisLoopWithItsShareOfTheLimit) {
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  ASSERT_NE(limit.rlim_cur, RLIM_INFINITY);
+  auto single = newAsyncHttpServer();
+  auto four = newAsyncHttpServer({.threads = 4});
+  int beyondAShare = static_cast<int>(limit.rlim_cur / 4) + 1;
+  EXPECT_TRUE(single->shouldAcceptRequest(beyondAShare));
+  EXPECT_FALSE(four->shouldAcceptRequest(beyondAShare));  // each loop counts only its own
+}
+
+TEST(Shutdown, CloseWithWorkerThreadsReturnsAtOnce) {
+  auto server = newAsyncHttpServer({.threads = 2});
+  server->listen(Port(0), "127.0.0.1");
+  auto serving = server->serve(server->getPort(), slowHandler);
+  std::vector<AsyncSocket> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(connectTo(server->getPort()));
+    waitFor(clients.back().send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  }
+  waitFor(sleepAsync(50));  // the handlers are sleeping, on both loops
+  auto started = Clock::now();
+  server->close();
+  EXPECT_LT(elapsedMs(started), 50);
+  for (auto& c : clients) EXPECT_EQ(awaitResponse(c).headers["Connection"], "close");
+  EXPECT_TRUE(runUntil([&] { return serving.finished(); }));
+  for (auto& c : clients) c.close();
+}
