@@ -49,6 +49,7 @@ TEST(Timeouts, SlowlorisIsCutByTheHeaderTimeoutWith408) {
   auto trickling = trickle(client, "X-Slow: " + std::string(100, 'a'), 50);
   std::string reply = drainUntilClosed(client);
   EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << reply;
+  ::testing::Test::RecordProperty("observedMs", static_cast<int>(elapsedMs(started)));
   EXPECT_GE(elapsedMs(started), kTimeout - kSlack);
   EXPECT_LT(elapsedMs(started), 5 * kTimeout);
   waitFor(std::move(trickling));
@@ -61,6 +62,8 @@ TEST(Timeouts, HeaderTimeoutAnswers408ForAnyByteAndClosesQuietlyForNone) {
     if (!sent.empty()) waitFor(client.send(sent));
     auto started = Clock::now();
     std::string reply = drainUntilClosed(client);
+    ::testing::Test::RecordProperty(sent.empty() ? "observedMsNoByte" : "observedMsOneByte",
+                                    static_cast<int>(elapsedMs(started)));
     EXPECT_GE(elapsedMs(started), kTimeout - kSlack) << sent;
     EXPECT_EQ(reply.substr(0, 12), sent.empty() ? "" : "HTTP/1.1 408") << sent;
   }
@@ -97,6 +100,8 @@ TEST(Timeouts, StalledBodyGets408AfterTheBodyTimeoutBufferedOrStreamed) {
     auto started = Clock::now();
     std::string reply = drainUntilClosed(client);
     EXPECT_EQ(reply.substr(0, 12), "HTTP/1.1 408") << bufferBody << ": " << reply;
+    ::testing::Test::RecordProperty(bufferBody ? "observedMsBuffered" : "observedMsStreamed",
+                                    static_cast<int>(elapsedMs(started)));
     EXPECT_GE(elapsedMs(started), kTimeout - kSlack);
     EXPECT_EQ(failedInHandler, !bufferBody);
   }
@@ -146,6 +151,8 @@ TEST(Timeouts, IdleKeepAliveConnectionIsClosedQuietlyParkedOrNot) {
       EXPECT_EQ(server.server().parkedConnections(), 1u);
     }
     EXPECT_EQ(drainUntilClosed(client), "") << idleRelease;
+    ::testing::Test::RecordProperty(idleRelease > 0 ? "observedMsParked" : "observedMs",
+                                    static_cast<int>(elapsedMs(idleSince)));
     EXPECT_GE(elapsedMs(idleSince), kTimeout - kSlack) << idleRelease;
     EXPECT_EQ(server.server().parkedConnections(), 0u);
   }
@@ -215,6 +222,8 @@ TEST(Timeouts, ClientTakingBytesBelowTheMinimumRateIsCutOff) {
   std::size_t received = readSlowly(client, 6000, responder.done);
   // Cut while the client was still reading, not by the writeTimeout once it stopped.
   ASSERT_TRUE(responder.done) << "still sending after " << elapsedMs(started) << " ms";
+  ::testing::Test::RecordProperty("cutAfterMs", static_cast<int>(elapsedMs(started)));
+  ::testing::Test::RecordProperty("bytesTaken", std::to_string(received));
   EXPECT_NE(responder.outcome.find(std::strerror(ETIMEDOUT)), std::string::npos)
       << responder.outcome;
   EXPECT_LT(received, responder.body.size());
