@@ -3,10 +3,15 @@
 // Consistency between a head parsed whole and one grown byte by byte comes from a simple rule:
 // the outcome depends only on the first maxHeaderBytes bytes (the "window") and on whether more
 // than that has arrived, and every decision that is reported before the head is complete (bad
-// method, request line too long, bad request line, head too large) is taken on bytes that no
-// later byte can change. Errors inside field lines are reported once the head is complete or too
-// large; until then the result is partial, which lets calls after the first skip straight to the
-// search for the end of the head.
+// method, request line too long, bad request line, head too large, a bare LF) is taken on bytes
+// that no later byte can change. Errors inside field lines are reported once the head is complete
+// or too large; until then the result is partial, which lets calls after the first skip straight
+// to the search for the end of the head. That search looks at every line end anyway, so it also
+// finds a bare LF (an LF not after a CR), which is refused as soon as it arrives, ahead of any
+// error in the field lines before it.
+//
+// Where RFC 9112 lets a recipient choose, the parser is strict, as llhttp is: every line end is
+// CRLF (§2.2), the target holds no "#", an origin-form target needs a non-empty Host.
 #include "http1_parser.hpp"
 
 #include <algorithm>
@@ -91,33 +96,41 @@ const char* findControl(const char* p, const char* end) noexcept {
   return end;
 }
 
-/// The first byte of [p, end) that is not VCHAR (SP, a control, DEL or >= 0x80), or end.
-const char* findNonVisible(const char* p, const char* end) noexcept {
+/// The first byte of [p, end) that cannot be in a request-target: not VCHAR (SP, a control, DEL
+/// or >= 0x80), or "#" (a fragment is the client's business, never sent: RFC 9112 §3.2); or end.
+const char* findTargetEnd(const char* p, const char* end) noexcept {
 #if defined(__SSE2__)
   const __m128i bang = _mm_set1_epi8(0x21);
   const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i hash = _mm_set1_epi8('#');
   for (; end - p >= 16; p += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     // Signed: bytes >= 0x80 are negative and so also "< 0x21".
-    const int mask =
-        _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, bang), _mm_cmpeq_epi8(v, del)));
+    const __m128i stop = _mm_or_si128(_mm_cmplt_epi8(v, bang), _mm_cmpeq_epi8(v, del));
+    const int mask = _mm_movemask_epi8(_mm_or_si128(stop, _mm_cmpeq_epi8(v, hash)));
     if (mask != 0) return p + std::countr_zero(static_cast<unsigned>(mask));
   }
 #endif
   for (; p != end; ++p) {
     const auto c = static_cast<unsigned char>(*p);
-    if (c <= 0x20 || c >= 0x7f) return p;
+    if (c <= 0x20 || c >= 0x7f || c == '#') return p;
   }
   return end;
 }
 
-/// Just past the empty line that ends a head, looking at line ends from `from`; 0 if absent.
+/// What findHeadEnd returns when a line ends in a bare LF before the head's end.
+constexpr std::size_t kBareLfFound = std::numeric_limits<std::size_t>::max();
+constexpr std::string_view kBareLfReason = "Bare LF";
+
+/// Looks at the line ends from `from` (> 0): just past the empty line that ends a head (its CRLF
+/// after a CRLF), kBareLfFound if an LF without a CR before it comes first, 0 if neither is there
+/// yet.
 std::size_t findHeadEnd(std::string_view w, std::size_t from) noexcept {
   while (from < w.size()) {
     const void* hit = std::memchr(w.data() + from, '\n', w.size() - from);
     if (hit == nullptr) return 0;
     const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - w.data());
-    if (lf + 1 < w.size() && w[lf + 1] == '\n') return lf + 2;
+    if (w[lf - 1] != '\r') return kBareLfFound;
     if (lf + 2 < w.size() && w[lf + 1] == '\r' && w[lf + 2] == '\n') return lf + 3;
     from = lf + 1;
   }
@@ -262,7 +275,7 @@ bool validTargetForm(HttpMethod method, std::string_view target) noexcept {
   if (target[0] == '/') return true;                               // origin-form
   if (target == "*") return method == HttpOptions;                 // asterisk-form
   // absolute-form: we serve http(s) only, so other schemes are malformed here. The authority
-  // must be present; userinfo ("@") is refused as RFC 9110 §4.2.4 advises.
+  // must be present; userinfo ("@") is refused as RFC 9110 §4.2.4 advises. (No "#" gets here.)
   std::string_view rest;
   if (startsWithIgnoreCase(target, "http://")) {
     rest = target.substr(7);
@@ -271,7 +284,7 @@ bool validTargetForm(HttpMethod method, std::string_view target) noexcept {
   } else {
     return false;
   }
-  return validAuthority(rest.substr(0, rest.find_first_of("/?#")), false);
+  return validAuthority(rest.substr(0, rest.find_first_of("/?")), false);
 }
 
 /// Validates the target and version of a complete request line and records them; `line` is the
@@ -281,10 +294,11 @@ Fault parseRequestLineRest(std::string_view line, std::size_t targetStart, Reque
   // The target runs to the first byte that is not VCHAR, which must be the SP before the version.
   // Bytes >= 0x80 are refused rather than passed on: a URI is ASCII (RFC 3986), clients
   // percent-encode anything else, and raw bytes would reach routing and logging code that may
-  // decode them differently from whatever sits in front of us.
+  // decode them differently from whatever sits in front of us. So is "#": a fragment is never
+  // sent, and one would be read as part of the path or query by some and cut off by others.
   const char* begin = line.data() + targetStart;
   const char* end = line.data() + line.size();
-  const char* stop = findNonVisible(begin, end);
+  const char* stop = findTargetEnd(begin, end);
   if (stop == begin || stop == end || *stop != ' ') {
     return {Http400, stop == end ? "Malformed request line" : "Invalid request target"};
   }
@@ -324,7 +338,7 @@ FieldsOutcome parseFieldLines(std::string_view w, std::size_t pos, const ParserL
   for (;;) {
     if (pos >= w.size()) return more;
     const char first = w[pos];
-    if (first == '\n') return done(pos + 1);
+    if (first == '\n') return fault(Http400, kBareLfReason);
     if (first == '\r') {
       if (pos + 1 == w.size()) return more;
       if (w[pos + 1] == '\n') return done(pos + 2);
@@ -353,8 +367,8 @@ FieldsOutcome parseFieldLines(std::string_view w, std::size_t pos, const ParserL
       if (next == w.size()) return more;
       if (w[next] != '\n') return fault(Http400, "Bare CR");
       ++next;
-    } else if (*stop != '\n') {
-      return fault(Http400, "Invalid header field value");
+    } else {
+      return fault(Http400, *stop == '\n' ? kBareLfReason : "Invalid header field value");
     }
     while (lineEnd > valueStart && isWs(w[lineEnd - 1])) --lineEnd;
     out.headers.push_back({w.substr(pos, colon - pos), w.substr(valueStart, lineEnd - valueStart)});
@@ -369,7 +383,7 @@ FieldsOutcome parseFieldLines(std::string_view w, std::size_t pos, const ParserL
 Fault interpretFields(const ParserLimits& limits, RequestHead& out) {
   const bool http10 = out.versionMinor == 0;
   int hostCount = 0;
-  bool badHost = false;
+  std::string_view host;
   bool hasLength = false;
   bool badLength = false;
   std::string_view lengthText;
@@ -391,8 +405,7 @@ Fault interpretFields(const ParserLimits& limits, RequestHead& out) {
       case 4:
         if (equalsIgnoreCase(name, "host")) {
           ++hostCount;
-          // Empty is valid: it is what a client sends when the target has no authority.
-          if (!value.empty() && !validAuthority(value, false)) badHost = true;
+          host = value;
         }
         break;
       case 6:
@@ -458,7 +471,11 @@ Fault interpretFields(const ParserLimits& limits, RequestHead& out) {
 
   if (hostCount == 0 && !http10) return {Http400, "Missing Host header"};
   if (hostCount > 1) return {Http400, "Multiple Host headers"};
-  if (badHost) return {Http400, "Invalid Host header"};
+  if (!host.empty() && !validAuthority(host, false)) return {Http400, "Invalid Host header"};
+  // Empty is what a client sends when the target has no authority (RFC 9112 §3.2.2). An
+  // origin-form target has none, so the Host must give it: an empty one cannot (absolute- and
+  // authority-form carry theirs; "*" names the server itself).
+  if (host.empty() && hostCount == 1 && out.target[0] == '/') return {Http400, "Empty Host header"};
   if (badLength) return {Http400, "Invalid Content-Length"};
   if (hasTransferEncoding) {
     // Both framings at once is the classic request smuggling vector: refuse (RFC 9112 §6.3).
@@ -483,6 +500,22 @@ Fault interpretFields(const ParserLimits& limits, RequestHead& out) {
   return {};
 }
 
+/// Why a request whose method we do not know is refused: 501, or 505 for the HTTP/2 connection
+/// preface (RFC 9113 §3.4), which reads as a request line of method "PRI" and is answered as the
+/// version it is, once its request line is in. `w` starts at the method; no code: not known yet.
+/// Out of line: it is no part of the common path.
+[[gnu::noinline]] Fault unknownMethod(std::string_view w, std::string_view method) {
+  constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n";
+  if (method == "PRI") {
+    const std::string_view sent = w.substr(0, kPreface.size());
+    if (kPreface.starts_with(sent)) {
+      if (sent.size() < kPreface.size()) return {};
+      return {Http505, "HTTP version not supported"};
+    }
+  }
+  return {Http501, "Method not implemented"};
+}
+
 }  // namespace
 
 // --- parseRequestHead ------------------------------------------------------------------------
@@ -498,10 +531,10 @@ ParseResult parseRequestHead(std::string_view buffer, std::size_t alreadyScanned
   // Empty lines before the request line; a CR at the end of the window may yet become one.
   std::size_t start = 0;
   for (int i = 0; i < kMaxLeadingEmptyLines; ++i) {
-    if (start < w.size() && w[start] == '\n') {
-      start += 1;
-    } else if (start + 1 < w.size() && w[start] == '\r' && w[start + 1] == '\n') {
+    if (start + 1 < w.size() && w[start] == '\r' && w[start + 1] == '\n') {
       start += 2;
+    } else if (start < w.size() && w[start] == '\n') {
+      return failWith({Http400, kBareLfReason});
     } else {
       if (start + 1 == w.size() && w[start] == '\r') return incomplete;
       break;
@@ -521,17 +554,24 @@ ParseResult parseRequestHead(std::string_view buffer, std::size_t alreadyScanned
   if (methodEnd == start || w[methodEnd] != ' ') return failWith({Http400, "Invalid method"});
   const std::string_view methodToken = w.substr(start, methodEnd - start);
   const std::optional<HttpMethod> method = parseHttpMethod(methodToken);
-  if (!method) return failWith({Http501, "Method not implemented"});
+  if (!method) {
+    const Fault f = unknownMethod(w.substr(start), methodToken);
+    return f ? failWith(f) : incomplete;
+  }
+  if (*method == HttpConnect && !limits.allowConnect) {
+    return failWith({Http501, "CONNECT not supported"});
+  }
 
   // A later call that had the method and more than maxRequestLine + 1 bytes of request line last
-  // time: that call found the line's end (else it was 414) and the line valid, so only the bytes
-  // since matter (from 2 back, for a CRLF CRLF split across calls). Spares re-scanning a long
-  // request line.
+  // time: that call found the line's end (else it was 414), the line valid and every line end
+  // CRLF, so only the bytes since matter (from 2 back, for a CRLF CRLF split across calls).
+  // Spares re-scanning a long request line.
   const std::size_t scannedInWindow = std::min(alreadyScanned, w.size());
   if (!overflow && scannedInWindow > methodEnd &&
-      scannedInWindow - start - 1 > limits.maxRequestLine &&
-      findHeadEnd(w, scannedInWindow - 2) == 0) {
-    return kPartial;
+      scannedInWindow - start - 1 > limits.maxRequestLine) {
+    const std::size_t headEnd = findHeadEnd(w, scannedInWindow - 2);
+    if (headEnd == 0) return kPartial;
+    if (headEnd == kBareLfFound) return failWith({Http400, kBareLfReason});
   }
 
   // The request line's end, looked for no further than its limit allows. Without an LF, the
@@ -550,16 +590,23 @@ ParseResult parseRequestHead(std::string_view buffer, std::size_t alreadyScanned
     return incomplete;
   }
   const std::size_t lineEnd = static_cast<std::size_t>(static_cast<const char*>(lf) - w.data());
-  const std::size_t contentEnd = w[lineEnd - 1] == '\r' ? lineEnd - 1 : lineEnd;
+  // A bare LF ends the line too, for the limit: too long is known before the line end arrives.
+  if (w[lineEnd - 1] != '\r') [[unlikely]] {
+    if (lineEnd - start > limits.maxRequestLine)
+      return failWith({Http414, "Request line too long"});
+    return failWith({Http400, kBareLfReason});
+  }
+  const std::size_t contentEnd = lineEnd - 1;
   if (contentEnd - start > limits.maxRequestLine) {
     return failWith({Http414, "Request line too long"});
   }
   const std::size_t fieldsStart = lineEnd + 1;
 
   // Likewise for a request line that was complete last time, however short.
-  if (!overflow && fieldsStart <= scannedInWindow &&
-      findHeadEnd(w, std::max(lineEnd, scannedInWindow - 2)) == 0) {
-    return kPartial;
+  if (!overflow && fieldsStart <= scannedInWindow) {
+    const std::size_t headEnd = findHeadEnd(w, std::max(lineEnd, scannedInWindow - 2));
+    if (headEnd == 0) return kPartial;
+    if (headEnd == kBareLfFound) return failWith({Http400, kBareLfReason});
   }
 
   out.method = *method;
@@ -572,10 +619,14 @@ ParseResult parseRequestHead(std::string_view buffer, std::size_t alreadyScanned
   switch (fields.kind) {
     case FieldsOutcome::incomplete:
       return incomplete;
-    case FieldsOutcome::fault:
+    case FieldsOutcome::fault: {
       // Reported once the head is complete or too large, not before: see the top of the file.
-      if (overflow || findHeadEnd(w, lineEnd) != 0) return failWith(fields.error);
+      // A bare LF is reported as soon as it arrives, so it wins wherever it is in the window.
+      const std::size_t headEnd = findHeadEnd(w, lineEnd);
+      if (headEnd == kBareLfFound) return failWith({Http400, kBareLfReason});
+      if (overflow || headEnd != 0) return failWith(fields.error);
       return kPartial;
+    }
     case FieldsOutcome::complete:
       break;
   }
@@ -616,17 +667,15 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
   if (state_ == State::done) return {ParseStatus::complete, 0, {}, {}};
   static constexpr std::string_view kBadExtension = "Invalid chunk extension";
 
-  // Where a chunk-size line may end; BWS is allowed only before ";" and "=" (RFC 9112 §7.1.1).
+  // Where a chunk-size line may end (with CRLF); BWS is allowed only before ";" and "=" (RFC 9112
+  // §7.1.1). Any other byte there fails with `reason`, an LF as a bare LF.
   const auto endOfLine = [&](char ch) {
-    if (ch == '\r') {
-      state_ = State::sizeLineLf;
-      return true;
-    }
-    if (ch == '\n') {
-      endSizeLine();
-      return true;
-    }
-    return false;
+    if (ch != '\r') return false;
+    state_ = State::sizeLineLf;
+    return true;
+  };
+  const auto notLineEnd = [&](char ch, std::string_view reason, std::size_t at) {
+    return fail(Http400, ch == '\n' ? kBareLfReason : reason, at);
   };
 
   std::size_t i = 0;
@@ -683,7 +732,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
           state_ = State::extBeforeSemi;
           lineBytes_ = 1;
         } else if (!endOfLine(c)) {
-          return fail(Http400, "Invalid chunk size", i);
+          return notLineEnd(c, "Invalid chunk size", i);
         }
         break;
       case State::extBeforeSemi:
@@ -709,7 +758,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         } else if (isWs(c)) {
           state_ = State::extAfterName;
         } else if (!endOfLine(c)) {
-          return fail(Http400, kBadExtension, i);
+          return notLineEnd(c, kBadExtension, i);
         }
         break;
       case State::extAfterName:
@@ -737,7 +786,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         } else if (isWs(c)) {
           state_ = State::extBeforeSemi;
         } else if (!endOfLine(c)) {
-          return fail(Http400, kBadExtension, i);
+          return notLineEnd(c, kBadExtension, i);
         }
         break;
       case State::extQuoted:
@@ -759,7 +808,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         } else if (isWs(c)) {
           state_ = State::extBeforeSemi;
         } else if (!endOfLine(c)) {
-          return fail(Http400, kBadExtension, i);
+          return notLineEnd(c, kBadExtension, i);
         }
         break;
       case State::sizeLineLf:
@@ -767,13 +816,8 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         endSizeLine();
         break;
       case State::dataEnd:
-        if (c == '\r') {
-          state_ = State::dataLf;
-        } else if (c == '\n') {
-          state_ = State::sizeStart;
-        } else {
-          return fail(Http400, "Missing CRLF after chunk data", i);
-        }
+        if (c != '\r') return notLineEnd(c, "Missing CRLF after chunk data", i);
+        state_ = State::dataLf;
         break;
       case State::dataLf:
         if (c != '\n') return fail(Http400, "Missing CRLF after chunk data", i);
@@ -783,7 +827,7 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
         if (c == '\r') {
           state_ = State::endLf;
         } else if (c == '\n') {
-          state_ = State::done;
+          return fail(Http400, kBareLfReason, i);
         } else if (isWs(c)) {
           return fail(Http400, "Obsolete line folding", i);
         } else if (is(c, kTchar)) {
@@ -802,10 +846,8 @@ ParseResult ChunkedDecoder::decode(std::string_view input, std::string& body) {
       case State::trailerValue:
         if (c == '\r') {
           state_ = State::trailerLf;
-        } else if (c == '\n') {
-          state_ = State::trailerStart;
         } else if (!is(c, kFieldValue)) {
-          return fail(Http400, "Invalid trailer field", i);
+          return notLineEnd(c, "Invalid trailer field", i);
         }
         break;
       case State::trailerLf:

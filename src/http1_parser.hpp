@@ -82,6 +82,9 @@ struct ParseResult {
 // the bytes alone: a buffer parsed whole or grown byte by byte gives the same result. Limits apply
 // to partial input too (414, 431 as soon as exceeded), so a caller never buffers more than
 // maxHeaderBytes plus one read. A Content-Length above maxBody is reported here, as 413.
+// Strict where RFC 9112 lets a recipient choose (as llhttp is): a line ending in a bare LF is 400
+// as soon as it arrives, so is a "#" in the target, and an empty Host with an origin-form target;
+// CONNECT is 501 unless limits.allowConnect; the HTTP/2 preface ("PRI * HTTP/2.0") is 505.
 /// Parses the request head at the start of `buffer`; see the contract above.
 ParseResult parseRequestHead(std::string_view buffer, std::size_t alreadyScanned,
                              const ParserLimits& limits, RequestHead& out);
@@ -95,7 +98,7 @@ class ChunkedDecoder {
   // decode returns partial having consumed all of `input`; complete with `consumed` the bytes up
   // to the end of the trailer section (what follows belongs to the next request); or error,
   // sticky until reset(), with `consumed` the offset of the offending byte (0 on the calls after,
-  // whose input starts there). Chunk extensions and
+  // whose input starts there). Every line ends in CRLF (a bare LF is 400). Chunk extensions and
   // trailer fields are validated, then ignored.
   /// Decodes `input`, appending the body bytes to `body`; see the contract above.
   ParseResult decode(std::string_view input, std::string& body);
