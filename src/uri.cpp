@@ -359,9 +359,10 @@ std::string to_string(const Uri& uri) {
     if (!uri.password.empty()) out += ':' + uri.password;
     out += '@';
   }
-  // A hostname set by hand may end in '/' ("example.com/"); the path supplies that slash.
+  // A hostname set by hand may end in '/' ("example.com/"); the path supplies that slash. An
+  // opaque URI's "hostname" is its address ("mailto:a/"), printed as parsed.
   std::string_view host = uri.hostname;
-  if (host.ends_with('/')) host.remove_suffix(1);
+  if (host.ends_with('/') && !uri.opaque) host.remove_suffix(1);
   if (uri.isIpv6) {
     out += '[';
     out += host;

@@ -273,6 +273,15 @@ TEST(ParseUri, LastAtEndsUserInfo) {
   EXPECT_EQ(to_string(u), "mailto:a@b,c@example.com");
 }
 
+// Found by fuzz_uri (fuzz/corpus/uri/crash-mailto-host-trailing-slash): the printer dropped the
+// "/" that ends a mailto address, so the printed URI parsed as another.
+TEST(ParseUri, MailtoAddressEndingInSlashPrintsAsParsed) {
+  const Uri u = parseUri("mailto:a/");
+  EXPECT_EQ(u.hostname, "a/");
+  EXPECT_EQ(to_string(u), "mailto:a/");
+  EXPECT_EQ(parseUri(to_string(u)), u);
+}
+
 TEST(ParseUri, MailtoSchemeIsCaseInsensitive) {
   const Uri u = parseUri("MailTo:someone@example.org");
   EXPECT_EQ(u.username, "someone");
