@@ -3,10 +3,12 @@
 // checks that the server's bytes do not depend on how the input is split: fed whole and fed one
 // byte at a time, the connection must answer exactly the same, but for `100 Continue`, which
 // goes out only when the body is not already there.
+#include "fuzz_require.hpp"
 #include "memory_connection.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -15,10 +17,6 @@ using namespace asynchttp;
 using namespace asynchttp::testing;
 
 namespace {
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
 
 // Set when a handler answered without reading the body: whether the connection can go on then
 // depends on whether body bytes had come yet (a client waiting for 100 Continue may never send

@@ -2,11 +2,13 @@
 // memory errors, it checks the parser's promises: a head parsed whole and grown byte by byte
 // gives the same outcome, views stay inside the buffer, limits hold, and the chunked decoder gives
 // the same body however its input is split.
+#include "fuzz_require.hpp"
 #include "http1_parser.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -14,11 +16,6 @@
 using namespace asynchttp::detail;
 
 namespace {
-
-/// Aborts, which libFuzzer reports as a crash with the input, when a promise is broken.
-void require(bool ok) {
-  if (!ok) std::abort();
-}
 
 bool inside(std::string_view view, std::string_view buffer) {
   return view.data() >= buffer.data() && view.data() + view.size() <= buffer.data() + buffer.size();
@@ -114,7 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                            .maxHeaderCount = 4,
                            .maxBody = 32,
                            .maxChunkExtensions = 12};
-  for (const ParserLimits& limits : {ParserLimits{}, small}) {
+  // And CONNECT served, as a proxy's settings have it (authority-form targets then parse).
+  const ParserLimits proxy{.allowConnect = true};
+  for (const ParserLimits& limits : {ParserLimits{}, small, proxy}) {
     checkHead(input, limits);
     checkChunked(input, size / 3, limits);  // the input as a body on its own
   }
