@@ -5,6 +5,7 @@
 #include "text_internal.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace asynchttp::detail {
@@ -13,6 +14,7 @@ namespace {
 
 // Fills `url` from an origin-form target ("/path?query"), which is a path and a query, never
 // an authority: "//a" is the path "//a". Cheaper than the general parseUri, and more exact here.
+// No anchor: the parser refuses a "#" in the target.
 void fillOriginForm(std::string_view target, Uri& url) {
   url.scheme.clear();
   url.username.clear();
@@ -21,10 +23,7 @@ void fillOriginForm(std::string_view target, Uri& url) {
   url.port.clear();
   url.opaque = false;
   url.isIpv6 = false;
-  auto hash = target.find('#');
-  assignIfChanged(url.anchor,
-                  hash == std::string_view::npos ? std::string_view{} : target.substr(hash + 1));
-  target = target.substr(0, hash);
+  url.anchor.clear();
   auto question = target.find('?');
   assignIfChanged(url.query, question == std::string_view::npos ? std::string_view{}
                                                                 : target.substr(question + 1));
@@ -40,6 +39,12 @@ ParserLimits limitsFrom(const ServerSettings& settings) {
   limits.maxBody = settings.maxBody;
   limits.allowConnect = settings.allowConnect;
   return limits;
+}
+
+/// True for the errors a send or receive ends with when the client went away (a reset, a closed
+/// socket), stopped reading past writeTimeout, or the connection was closed under it (shutdown).
+bool clientGone(int code) noexcept {
+  return code == EPIPE || code == ECONNRESET || code == ETIMEDOUT || code == ECANCELED;
 }
 
 }  // namespace
@@ -241,6 +246,10 @@ Future<void> Connection::handlerFailed(std::exception_ptr failure, bool answered
     std::rethrow_exception(failure);
   } catch (const BodyRefused&) {
   } catch (const ReadDeadlinePassed&) {
+  } catch (const OSError& e) {
+    // Nor is a client that left, or was cut off, mid-response: each would log a line (a flood
+    // under load); anything else the system refused is reported.
+    if (!clientGone(e.code())) reportException("request handler failed", failure);
   } catch (...) {
     reportException("request handler failed", failure);
   }

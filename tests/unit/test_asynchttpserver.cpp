@@ -867,6 +867,35 @@ TEST(Server, HandlerOutlivesAFailedFlushOfItsConnection) {
   EXPECT_EQ(seenAfterWait, "/slow");
 }
 
+// Found by the soak test: every client that left mid-response logged "request handler failed:
+// send: ...", a line per client under load. A client going away is no handler failure.
+TEST(Server, ClientLeavingMidResponseIsNotReportedAsAHandlerFailure) {
+  ::testing::internal::CaptureStderr();
+  bool sendFailed = false;
+  {
+    AsyncSocket client;
+    TestServer server([&](Request& req) -> Future<void> {
+      linger abort{1, 0};
+      ::setsockopt(client.getFd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      client.close();  // the peer resets mid-exchange
+      co_await sleepAsync(20);
+      try {
+        co_await req.respond(Http200, std::string(4 << 20, 'x'));
+      } catch (const OSError&) {
+        sendFailed = true;
+        throw;  // out of the handler, as a handler that does not expect it would let it go
+      }
+    });
+    client = connectTo(server.port());
+    waitFor(client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto deadline = Clock::now() + std::chrono::seconds(3);
+    while (!sendFailed && Clock::now() < deadline) poll(10);
+  }  // the server is gone: its connection and the handler's failure too
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(sendFailed);
+  EXPECT_EQ(log.find("request handler failed"), std::string::npos) << log;
+}
+
 TEST(Server, PipelinedRequestWithAStalledBodyGetsItsDeadlineAndTheEarlierAnswer) {
   TestServer server(okHandler, {.readTimeout = kReadTimeout});
   auto client = connectTo(server.port());
