@@ -102,15 +102,15 @@ void ConnectionSet::sweep() {
 }
 
 void ConnectionSet::park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
-                         std::optional<Clock::time_point> readDeadline,
-                         std::optional<Clock::time_point> idleEnd) noexcept {
+                         CarriedClocks clocks, std::optional<Clock::time_point> idleEnd) noexcept {
   ParkedConnection* record = nullptr;
   try {
     record = ParkedPool::local().make();
     record->fire = &ParkedConnection::onDeadline;
-    record->readDeadline = readDeadline.value_or(Clock::time_point::max());
+    record->readDeadline = clocks.readDeadline.value_or(Clock::time_point::max());
+    record->headerSince = clocks.headerSince.value_or(Clock::time_point::max());
     record->deadline = std::min(record->readDeadline, idleEnd.value_or(Clock::time_point::max()));
-    if (readDeadline || idleEnd) loop->addTimer(*record);
+    if (clocks.readDeadline || idleEnd) loop->addTimer(*record);
   } catch (const std::bad_alloc&) {
     // Out of memory: the idle connection is closed instead, as if its client had left.
     if (record) ParkedPool::local().destroy(record);
@@ -203,11 +203,12 @@ void ConnectionSet::unpark(ParkedConnection& record, std::string_view received) 
     // The peer is gone already: the connection will find out on its next read.
   }
   auto callback = std::move(record.callback);
-  // The read deadline runs on from when the connection began to wait, not from its waking.
-  std::optional<Clock::time_point> deadline;
-  if (record.readDeadline != Clock::time_point::max()) deadline = record.readDeadline;
+  // The read deadline and a header timeout run on from when they started, not from the waking.
+  CarriedClocks clocks;
+  if (record.readDeadline != Clock::time_point::max()) clocks.readDeadline = record.readDeadline;
+  if (record.headerSince != Clock::time_point::max()) clocks.headerSince = record.headerSince;
   asyncCheck(serveTcp(std::move(client), std::move(address), std::move(callback),
-                      shared_from_this(), received, deadline));
+                      shared_from_this(), received, clocks));
 }
 
 void ParkedConnection::onReadable(IoWait& wait) {

@@ -20,6 +20,12 @@ struct ConnectionSet;
 // wait for its next request: no coroutine frame, no Connection, no buffer, no socket state
 // (112 bytes, from pooled pages: 1 950 bytes per idle connection before). The dispatcher calls
 // it back on readiness; the connection is then made again.
+/// What a connection's clocks were when it parked, for the connection it becomes again.
+struct CarriedClocks {
+  std::optional<Clock::time_point> readDeadline;  // ServerSettings::readTimeout's, if running
+  std::optional<Clock::time_point> headerSince;   // a new connection's header timeout start
+};
+
 struct ParkedConnection : IoWait, TimerNode {
   ConnectionSet* set = nullptr;  // null once the set has let go of it (the server closed)
   ParkedConnection* previous = nullptr;
@@ -30,6 +36,9 @@ struct ParkedConnection : IoWait, TimerNode {
   // The read deadline (ServerSettings::readTimeout) carried over to the connection's next
   // request; the timer's own deadline is the earlier of it and the idle timeout's end.
   Clock::time_point readDeadline = Clock::time_point::max();
+  // A connection parked before its first byte: when its header timeout started (its
+  // beginning), carried over so that parking does not restart it. max() otherwise.
+  Clock::time_point headerSince = Clock::time_point::max();
 
   // The dispatcher's callback: a request begins, the client left, or the wait was cancelled.
   static void onReadable(IoWait& wait);
@@ -63,8 +72,7 @@ struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
   // Takes over `fd` (open, registered) of an idle connection about to end; it is closed at
   // the earlier of `readDeadline` and `idleEnd`.
   void park(int fd, int domain, std::shared_ptr<const RequestCallback> callback,
-            std::optional<Clock::time_point> readDeadline,
-            std::optional<Clock::time_point> idleEnd) noexcept;
+            CarriedClocks clocks, std::optional<Clock::time_point> idleEnd) noexcept;
   void unlink(ParkedConnection& record) noexcept;
   // Makes the connection again, with the first bytes of its next request.
   void unpark(ParkedConnection& record, std::string_view received);
@@ -85,10 +93,10 @@ struct ConnectionSet : std::enable_shared_from_this<ConnectionSet> {
 Future<void> drainConnections(std::shared_ptr<ConnectionSet> set, std::int64_t graceMs);
 
 /// Serves one TCP connection until it ends (never throws): `received`, bytes already read of
-/// it, and `readDeadline`, a read deadline carried over (both from a parked connection).
+/// it, and `clocks`, its deadlines carried over (both from a parked connection).
 Future<void> serveTcp(AsyncSocket client, std::string address,
                       std::shared_ptr<const RequestCallback> callback,
                       std::shared_ptr<ConnectionSet> set, std::string_view received = {},
-                      std::optional<Clock::time_point> readDeadline = std::nullopt);
+                      CarriedClocks clocks = {});
 
 }  // namespace asynchttp::detail

@@ -200,11 +200,13 @@ bool Connection::resumeDeadline() {
 
 // Hands the socket to a ParkedConnection; the caller (run) then ends, freeing the rest.
 void Connection::park() noexcept {
-  std::optional<Clock::time_point> readDeadline;
-  if (deadline_.heapIndex != TimerNode::kNotQueued) readDeadline = deadline_.deadline;
+  CarriedClocks clocks;
+  if (deadline_.heapIndex != TimerNode::kNotQueued) clocks.readDeadline = deadline_.deadline;
+  // Only a new connection parks waiting for a head (the others wait for the next request).
+  if (phase_ == Phase::head) clocks.headerSince = phaseSince_;
   int domain = AF_INET;
   int fd = transport_->detachForParking(domain);
-  siblings_->park(fd, domain, callback_, readDeadline, phaseEnd());
+  siblings_->park(fd, domain, callback_, clocks, phaseEnd());
   disarmDeadline();
   transport_->loop().cancelTimer(phaseTimer_);
   buffer_.release(false);
@@ -501,7 +503,7 @@ Future<void> Connection::run(std::unique_ptr<Connection> self) {
 Future<void> serveTcp(AsyncSocket client, std::string address,
                       std::shared_ptr<const RequestCallback> callback,
                       std::shared_ptr<ConnectionSet> set, std::string_view received,
-                      std::optional<Clock::time_point> readDeadline) {
+                      CarriedClocks clocks) {
   const auto& state = SocketAccess::state(client);
   state->writeTimeoutMs = set->settings.writeTimeout;
   state->writeMinRate = set->settings.writeMinRate;
@@ -509,7 +511,8 @@ Future<void> serveTcp(AsyncSocket client, std::string address,
       std::make_unique<TcpTransport>(state), std::move(client), std::move(address), set->settings,
       std::move(callback), std::move(set), received);
   Connection& c = *connection;
-  if (readDeadline) c.armDeadlineAt(*readDeadline);
+  if (clocks.readDeadline) c.armDeadlineAt(*clocks.readDeadline);
+  if (clocks.headerSince) c.continueHeaderTimeout(*clocks.headerSince);
   return c.run(std::move(connection));
 }
 

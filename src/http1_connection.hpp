@@ -71,6 +71,8 @@ class Connection final : public Responder {
   void forceClose() noexcept;
   /// Arms the read deadline at `when` (a parked connection's, carried over).
   void armDeadlineAt(Clock::time_point when);
+  /// Runs the header timeout from `since` (a new connection's start, carried over parking).
+  void continueHeaderTimeout(Clock::time_point since) { enterPhase(Phase::head, since); }
 
   // Responder: what the Request asks.
   Future<void> respond(HttpCode code, std::string_view content,

@@ -81,6 +81,26 @@ TEST(Timeouts, HeaderTimeoutStartsAtTheFirstByteNotAtTheIdleWait) {
   EXPECT_EQ(awaitResponse(client).status, 200);
 }
 
+// Found by the soak test: a new connection parked before its first byte restarted its header
+// timeout when that byte came, so that it could hold on for up to twice headerTimeout.
+TEST(Timeouts, ParkingANewConnectionDoesNotRestartItsHeaderTimeout) {
+  TestServer server(okHandler, {.headerTimeout = kTimeout, .idleRelease = 20});
+  auto connected = Clock::now();
+  auto client = connectTo(server.port());
+  auto until = Clock::now() + std::chrono::seconds(2);
+  while (server.server().parkedConnections() == 0 && Clock::now() < until) poll(5);
+  ASSERT_EQ(server.server().parkedConnections(), 1u);
+  waitFor(sleepAsync(kTimeout - kSlack - elapsedMs(connected)));  // then a head, slowly
+  Future<void> sending = trickle(client, "GET / HTTP/1.1\r\nHost: x\r\n", 20);
+  std::string statusLine = waitFor(client.recvLine(256));
+  auto answeredMs = elapsedMs(connected);
+  ::testing::Test::RecordProperty("observedMsParkedNew", static_cast<int>(answeredMs));
+  EXPECT_EQ(statusLine.substr(0, 12), "HTTP/1.1 408");
+  EXPECT_LT(answeredMs, kTimeout + kSlack);
+  drainUntilClosed(client);
+  waitFor(std::move(sending));
+}
+
 TEST(Timeouts, StalledBodyGets408AfterTheBodyTimeoutBufferedOrStreamed) {
   for (bool bufferBody : {true, false}) {
     bool failedInHandler = false;
