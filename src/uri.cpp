@@ -165,8 +165,9 @@ void parsePathQueryAnchor(std::string_view text, std::size_t i, Uri& result) {
   std::string_view rest = text.substr(i);
   const std::size_t pathEnd = rest.find_first_of("?#");
   const std::string_view path = rest.substr(0, pathEnd);
-  // A mailto URI has no "//", yet its "path" is the address: split it as an authority.
-  if (equalsIgnoreCase(result.scheme, "mailto")) {
+  // A mailto URI has no "//", yet its "path" is the address: split it as an authority. (With
+  // "//", the authority was there and this is a path.)
+  if (result.opaque && equalsIgnoreCase(result.scheme, "mailto")) {
     parseAuthority(path, text, result);
   } else {
     result.path = path;
@@ -354,7 +355,10 @@ std::string to_string(const Uri& uri) {
   } else if (wouldReadAsScheme(uri.path)) {
     out += "./";  // Else "a:b" would read as scheme "a".
   }
-  if (!uri.username.empty() || !uri.password.empty()) {
+  // An opaque address starting "//" ("mailto:@//a") would read back as an authority: its empty
+  // user info stays.
+  const bool emptyUserInfoShown = uri.opaque && uri.hostname.starts_with("//");
+  if (!uri.username.empty() || !uri.password.empty() || emptyUserInfoShown) {
     out += uri.username;
     if (!uri.password.empty()) out += ':' + uri.password;
     out += '@';

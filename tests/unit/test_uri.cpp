@@ -282,6 +282,23 @@ TEST(ParseUri, MailtoAddressEndingInSlashPrintsAsParsed) {
   EXPECT_EQ(parseUri(to_string(u)), u);
 }
 
+// Found by fuzz_uri: "mailto://" has an authority, and its path was split as a second one.
+TEST(ParseUri, MailtoWithAnAuthorityKeepsItsPath) {
+  const Uri u = parseUri("mailto://host/a@b");
+  EXPECT_EQ(u.hostname, "host");
+  EXPECT_EQ(u.path, "/a@b");
+  EXPECT_EQ(parseUri(to_string(u)), u);
+}
+
+// Found by fuzz_uri: an empty user info before an address starting "//" was dropped, and the
+// printed URI read as one with an authority.
+TEST(ParseUri, MailtoEmptyUserInfoBeforeSlashesStays) {
+  const Uri u = parseUri("mailto:@//d");
+  EXPECT_EQ(u.hostname, "//d");
+  EXPECT_EQ(to_string(u), "mailto:@//d");
+  EXPECT_EQ(parseUri(to_string(u)), u);
+}
+
 TEST(ParseUri, MailtoSchemeIsCaseInsensitive) {
   const Uri u = parseUri("MailTo:someone@example.org");
   EXPECT_EQ(u.username, "someone");
